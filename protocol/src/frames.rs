@@ -1,0 +1,473 @@
+//! Socket frames: `{"type": "...", "payload": {...}}`.
+
+use crate::Secret;
+use serde::{Deserialize, Serialize};
+
+/// A frame the client sends to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// Authenticate (first frame after open) or re-authenticate in place.
+    Auth(Auth),
+    /// Keepalive probe; the server answers [`ServerMessage::Pong`] at once.
+    Ping(Ping),
+    /// A message with a delivery guarantee; the server answers [`ServerMessage::Ack`].
+    Send(Outgoing),
+}
+
+/// A frame the server sends to the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// The `auth` frame was accepted.
+    AuthSuccess(AuthSuccess),
+    /// The `auth` frame was refused, or the session ended; a 4001 close follows.
+    AuthError(AuthError),
+    /// Answer to a [`ClientMessage::Ping`] with the same `seq`.
+    Pong(Pong),
+    /// A notification for the authenticated user.
+    Notification(Notification),
+    /// A [`ClientMessage::Send`] with this id was processed (at most once).
+    Ack(Ack),
+    /// An error that does not end the session.
+    Error(ErrorPayload),
+}
+
+/// Payload of the `auth` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    /// The access token. Servers also accept it as `access_token`.
+    #[serde(alias = "access_token", default)]
+    pub token: Option<Secret>,
+    /// The highest notification `seq` the client has seen; the server replays
+    /// everything after it. `null` on a first connection.
+    #[serde(default)]
+    pub last_seq: Option<u64>,
+}
+
+/// Payload of the `ping` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Sequence number, echoed in the pong.
+    pub seq: u64,
+}
+
+/// Payload of the `pong` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The `seq` of the ping this answers.
+    pub seq: u64,
+}
+
+/// Payload of the `send` frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// Client-chosen unique id (a UUID); the server acks it and applies it at most once.
+    pub id: String,
+    /// Any JSON value.
+    pub body: serde_json::Value,
+}
+
+/// Payload of the `auth_success` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSuccess {
+    /// The user's id (a UUID).
+    pub user_id: String,
+    /// When the server accepted the token, RFC 3339.
+    pub authenticated_at: String,
+    /// When the token expires, RFC 3339; refresh before then.
+    pub expires_at: String,
+}
+
+/// Payload of the `auth_error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthError {
+    /// Machine-readable reason.
+    pub code: AuthErrorCode,
+    /// Human-readable text. Never contains the token.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The `code` of an `auth_error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+#[non_exhaustive]
+pub enum AuthErrorCode {
+    /// No token in the query nor in the `auth` frame.
+    MissingToken,
+    /// The token's signature or shape is wrong.
+    InvalidToken,
+    /// The token's `exp` has passed.
+    ExpiredToken,
+    /// The session was revoked (logout).
+    Revoked,
+    /// A frame other than `auth` arrived before authentication.
+    NotAuthenticated,
+    /// No `auth` frame arrived within the server's auth timeout.
+    AuthTimeout,
+    /// A code this version does not know, kept verbatim.
+    Other(String),
+}
+
+impl AuthErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::InvalidToken => "invalid_token",
+            Self::ExpiredToken => "expired_token",
+            Self::Revoked => "revoked",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::AuthTimeout => "auth_timeout",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl From<String> for AuthErrorCode {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "missing_token" => Self::MissingToken,
+            "invalid_token" => Self::InvalidToken,
+            "expired_token" => Self::ExpiredToken,
+            "revoked" => Self::Revoked,
+            "not_authenticated" => Self::NotAuthenticated,
+            "auth_timeout" => Self::AuthTimeout,
+            _ => Self::Other(value),
+        }
+    }
+}
+
+impl From<AuthErrorCode> for String {
+    fn from(value: AuthErrorCode) -> Self {
+        match value {
+            AuthErrorCode::Other(other) => other,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for AuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Payload of the `notification` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Per-user sequence number, increasing by one.
+    pub seq: u64,
+    /// Unique id (a UUID).
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// Body text.
+    pub body: String,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+}
+
+/// Payload of the `ack` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The id of the acknowledged `send`.
+    pub id: String,
+}
+
+/// Payload of the `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorPayload {
+    /// Machine-readable code, e.g. `malformed_frame`, `frame_too_large`, `rate_limited`.
+    pub code: String,
+    /// Human-readable text.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// Codes of `error` frames the reference server sends.
+pub mod error_code {
+    /// The frame was not a JSON object with a string `type`, or its payload
+    /// did not fit the type.
+    pub const MALFORMED_FRAME: &str = "malformed_frame";
+    /// The frame exceeded the size limit.
+    pub const FRAME_TOO_LARGE: &str = "frame_too_large";
+    /// The frame's `type` is not one this side knows.
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    /// Too many frames in too short a time.
+    pub const RATE_LIMITED: &str = "rate_limited";
+    /// A binary frame; the contract is JSON text only.
+    pub const UNSUPPORTED_DATA: &str = "unsupported_data";
+}
+
+/// Why a text frame could not be decoded. None of the messages contains the
+/// frame's string values, so a token cannot leak through them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame is larger than the receiver's limit.
+    #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the frame in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Not JSON, or not an object with a string `type`.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// A well-formed frame whose `type` this side does not know.
+    #[error("unknown frame type `{0}`")]
+    UnknownType(String),
+    /// A known `type` whose payload does not have the expected shape.
+    #[error("invalid `{kind}` payload: {reason}")]
+    InvalidPayload {
+        /// The frame's type.
+        kind: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl DecodeError {
+    /// The `error` frame code that reports this error to the peer.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => error_code::FRAME_TOO_LARGE,
+            Self::UnknownType(_) => error_code::UNKNOWN_TYPE,
+            Self::Malformed(_) | Self::InvalidPayload { .. } => error_code::MALFORMED_FRAME,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// Decodes `text` as `T`, telling malformed frames, unknown types and bad
+/// payloads apart. The fast path is a single parse.
+fn decode<T: serde::de::DeserializeOwned>(
+    text: &str,
+    limit: usize,
+    known: &[&str],
+) -> Result<T, DecodeError> {
+    if text.len() > limit {
+        return Err(DecodeError::TooLarge {
+            size: text.len(),
+            limit,
+        });
+    }
+    let err = match serde_json::from_str::<T>(text) {
+        Ok(message) => return Ok(message),
+        Err(err) => err,
+    };
+    match serde_json::from_str::<Envelope>(text) {
+        Err(envelope_err) => Err(DecodeError::Malformed(scrub(&envelope_err.to_string()))),
+        Ok(Envelope { kind }) if known.contains(&kind.as_str()) => {
+            Err(DecodeError::InvalidPayload {
+                reason: scrub(&err.to_string()),
+                kind,
+            })
+        }
+        Ok(Envelope { mut kind }) => {
+            if kind.len() > 64 {
+                let mut end = 64;
+                while !kind.is_char_boundary(end) {
+                    end -= 1;
+                }
+                kind.truncate(end);
+                kind.push('…');
+            }
+            Err(DecodeError::UnknownType(kind))
+        }
+    }
+}
+
+/// Removes quoted string values from a serde error message: serde quotes the
+/// offending value (`invalid type: string "eyJhbGci…"`), which could be a token.
+fn scrub(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quotes = false;
+    for c in message.chars() {
+        if c == '"' {
+            if in_quotes {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ClientMessage {
+    /// The `type` names of client frames.
+    pub const TYPES: [&'static str; 3] = ["auth", "ping", "send"];
+
+    /// Decodes a text frame, accepting at most [`crate::MAX_FRAME_BYTES`].
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        Self::decode_with_limit(text, crate::MAX_FRAME_BYTES)
+    }
+
+    /// Decodes a text frame, accepting at most `limit` bytes.
+    pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
+        decode(text, limit, &Self::TYPES)
+    }
+
+    /// Encodes the frame as JSON text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("client frames always serialise")
+    }
+}
+
+impl ServerMessage {
+    /// The `type` names of server frames.
+    pub const TYPES: [&'static str; 6] = [
+        "auth_success",
+        "auth_error",
+        "pong",
+        "notification",
+        "ack",
+        "error",
+    ];
+
+    /// Decodes a text frame, accepting at most [`crate::MAX_FRAME_BYTES`].
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        Self::decode_with_limit(text, crate::MAX_FRAME_BYTES)
+    }
+
+    /// Decodes a text frame, accepting at most `limit` bytes.
+    pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
+        decode(text, limit, &Self::TYPES)
+    }
+
+    /// Encodes the frame as JSON text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_frame_matches_the_contract() {
+        let auth = ClientMessage::Auth(Auth {
+            token: Some(Secret::new("t0k")),
+            last_seq: None,
+        });
+        assert_eq!(
+            auth.encode(),
+            r#"{"type":"auth","payload":{"token":"t0k","last_seq":null}}"#
+        );
+        let with_seq = ClientMessage::decode(
+            r#"{"type":"auth","payload":{"access_token":"x","last_seq":41}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            with_seq,
+            ClientMessage::Auth(Auth {
+                token: Some(Secret::new("x")),
+                last_seq: Some(41)
+            })
+        );
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = [
+            r#"{"type":"auth_success","payload":{"user_id":"u","authenticated_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:15:00Z"}}"#,
+            r#"{"type":"auth_error","payload":{"code":"expired_token","message":"m"}}"#,
+            r#"{"type":"auth_error","payload":{"code":"brand_new","message":"m"}}"#,
+            r#"{"type":"pong","payload":{"seq":3}}"#,
+            r#"{"type":"notification","payload":{"seq":1,"id":"i","title":"t","body":"b","created_at":"c"}}"#,
+            r#"{"type":"ack","payload":{"id":"a"}}"#,
+            r#"{"type":"error","payload":{"code":"rate_limited","message":"slow down"}}"#,
+        ];
+        for frame in frames {
+            let decoded = ServerMessage::decode(frame).unwrap();
+            assert_eq!(decoded.encode(), frame);
+        }
+    }
+
+    #[test]
+    fn auth_error_codes_parse() {
+        let m =
+            ServerMessage::decode(r#"{"type":"auth_error","payload":{"code":"revoked"}}"#).unwrap();
+        assert!(matches!(
+            m,
+            ServerMessage::AuthError(AuthError {
+                code: AuthErrorCode::Revoked,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_frames_are_told_apart() {
+        assert!(matches!(
+            ServerMessage::decode("not json"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            ServerMessage::decode("[1,2]"),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            ServerMessage::decode(r#"{"payload":{}}"#),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert_eq!(
+            ServerMessage::decode(r#"{"type":"pong","payload":{"seq":"x"}}"#)
+                .unwrap_err()
+                .code(),
+            "malformed_frame"
+        );
+        assert_eq!(
+            ServerMessage::decode(r#"{"type":"wat"}"#),
+            Err(DecodeError::UnknownType("wat".into()))
+        );
+        let big = format!(
+            r#"{{"type":"pong","payload":{{"seq":1,"pad":"{}"}}}}"#,
+            "x".repeat(100)
+        );
+        assert_eq!(
+            ServerMessage::decode_with_limit(&big, 50),
+            Err(DecodeError::TooLarge {
+                size: big.len(),
+                limit: 50
+            })
+        );
+    }
+
+    #[test]
+    fn decode_errors_never_echo_string_values() {
+        for frame in [
+            r#""eyJsecret""#,
+            r#"{"type":"auth","payload":"eyJsecret"}"#,
+            r#"{"type":"auth","payload":{"token":{"x":"eyJsecret"},"last_seq":"eyJsecret"}}"#,
+        ] {
+            let err = ClientMessage::decode(frame).unwrap_err();
+            assert!(!err.to_string().contains("eyJsecret"), "{err}");
+            assert!(!format!("{err:?}").contains("eyJsecret"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn long_unknown_types_are_truncated() {
+        let frame = format!(r#"{{"type":"{}"}}"#, "é".repeat(100));
+        let DecodeError::UnknownType(kind) = ServerMessage::decode(&frame).unwrap_err() else {
+            panic!("expected UnknownType");
+        };
+        assert!(kind.len() <= 67);
+    }
+}

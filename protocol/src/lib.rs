@@ -1,0 +1,66 @@
+//! Wire types of the tether notification socket and its HTTP API.
+//!
+//! This crate is the single source of truth for `shared/PROTOCOL.md` in code:
+//! the browser client (`tether`, `tether-core`) and the reference server
+//! (`tether-server`) both use it, so the two can never drift apart. It does
+//! no I/O and depends only on serde.
+//!
+//! Every frame is one JSON object `{"type": "...", "payload": {...}}`.
+//!
+//! ```
+//! use tether_protocol::{ClientMessage, ServerMessage, Ping, Secret};
+//!
+//! let ping = ClientMessage::Ping(Ping { seq: 7 });
+//! assert_eq!(ping.encode(), r#"{"type":"ping","payload":{"seq":7}}"#);
+//!
+//! let pong = ServerMessage::decode(r#"{"type":"pong","payload":{"seq":7}}"#).unwrap();
+//! assert!(matches!(pong, ServerMessage::Pong(p) if p.seq == 7));
+//!
+//! // Unknown types are a typed error the caller can tolerate, never a panic.
+//! let err = ServerMessage::decode(r#"{"type":"party"}"#).unwrap_err();
+//! assert_eq!(err.to_string(), "unknown frame type `party`");
+//!
+//! // Tokens never show up in Debug output.
+//! assert_eq!(format!("{:?}", Secret::new("abc")), "Secret(***)");
+//! ```
+#![deny(missing_docs)]
+
+mod frames;
+mod http;
+mod secret;
+pub mod time;
+
+pub use frames::*;
+pub use http::*;
+pub use secret::Secret;
+
+/// Path of the notification socket, relative to the API origin.
+pub const WS_PATH: &str = "/api/ws/notification";
+
+/// Largest text frame, in bytes, that either side accepts by default.
+/// Larger frames are answered with an `error` frame `frame_too_large`.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// WebSocket close codes used by the contract.
+pub mod close_code {
+    /// Normal closure, asked for by either side.
+    pub const NORMAL: u16 = 1000;
+    /// Going away (server restart, page unload).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Abnormal closure: the connection dropped without a close frame.
+    pub const ABNORMAL: u16 = 1006;
+    /// Policy violation: final, the client must sign in again.
+    pub const POLICY: u16 = 1008;
+    /// Message too big: reconnect with backoff and surface an error.
+    pub const TOO_BIG: u16 = 1009;
+    /// Unauthorized: final, the client must sign in again.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// Forbidden: final, the client must sign in again.
+    pub const FORBIDDEN: u16 = 4003;
+
+    /// Whether a close with this code ends the session for good: no
+    /// reconnect until the user signs in again.
+    pub fn is_final(code: u16) -> bool {
+        matches!(code, POLICY | UNAUTHORIZED | FORBIDDEN)
+    }
+}
