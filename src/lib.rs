@@ -1,1 +1,96 @@
-//! placeholder
+//! # tether
+//!
+//! An authenticated, self-healing WebSocket connection for
+//! [Leptos](https://leptos.dev) apps: one socket per page, however many
+//! components use it, exposed as read-only signals and typed events.
+//!
+//! It connects with the access token, authenticates with an `auth` frame
+//! right after open, keeps the link alive with ping/pong and notices a dead
+//! link within 10 s, reconnects with exponential backoff and full jitter,
+//! follows the browser's `online`/`offline` and page-visibility events,
+//! refreshes the token before it expires and re-authenticates in place,
+//! replays missed notifications exactly once, delivers messages sent while
+//! offline once it is back (or reports them failed), and on a final
+//! authentication failure clears the stored token and navigates to `/login`.
+//! The wire contract is `shared/PROTOCOL.md`; the logic lives in the sans-IO
+//! [`tether_core`] machine, this crate runs it in the browser.
+//!
+//! ## Use it in your app
+//!
+//! ```no_run
+//! use leptos::prelude::*;
+//! use tether::prelude::*;
+//!
+//! #[component]
+//! fn App() -> impl IntoView {
+//!     // Once, at the root: the one connection of the page.
+//!     provide_connection_manager(ConnectionOptions::default());
+//!     view! { <Status/> }
+//! }
+//!
+//! #[component]
+//! fn Status() -> impl IntoView {
+//!     // Anywhere below: a Copy handle with read-only signals.
+//!     let conn = use_connection_manager();
+//!     use_connection_event(EventKind::Notification, |event| leptos::logging::log!("{event:?}"));
+//!     view! {
+//!         <p>{move || conn.state().get().to_string()}</p>
+//!         <button on:click=move |_| { let _ = conn.send(serde_json::json!({"hi": 1})); }>"Send"</button>
+//!     }
+//! }
+//!
+//! fn main() {
+//!     leptos::mount::mount_to_body(App);
+//! }
+//! ```
+//!
+//! Depend on it with `default-features = false` to leave out the demo SPA
+//! (the `app` feature).
+#![deny(missing_docs)]
+
+mod browser;
+mod events;
+mod manager;
+mod options;
+
+#[cfg(feature = "app")]
+pub mod app;
+
+pub use events::{Event, EventKind, EventStream, Subscription};
+pub use manager::{
+    ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
+};
+pub use options::{Backoff, ConnectionOptions, Keepalive};
+pub use tether_core::{
+    CloseInfo, ConnectionError, ConnectionState, Detail, MessageId, SendError, Snapshot, StopReason,
+};
+pub use tether_protocol::{AuthErrorCode, Notification, Secret};
+
+/// The sans-IO connection machine, for tests and custom drivers.
+pub use tether_core as machine;
+/// The wire types shared with the server.
+pub use tether_protocol as protocol;
+
+use leptos::prelude::*;
+
+/// Provides the page's [`ConnectionManager`] to `children`: the component
+/// form of [`provide_connection_manager`].
+#[component]
+pub fn ConnectionProvider(
+    /// Options; see [`ConnectionOptions`] for each default.
+    #[prop(optional)]
+    options: Option<ConnectionOptions>,
+    children: Children,
+) -> impl IntoView {
+    provide_connection_manager(options.unwrap_or_default());
+    children()
+}
+
+/// `use tether::prelude::*;` brings in everything an app needs.
+pub mod prelude {
+    pub use crate::{
+        ConnectionManager, ConnectionOptions, ConnectionProvider, ConnectionState, Event,
+        EventKind, MessageId, SendError, provide_connection_manager, use_connection_event,
+        use_connection_manager,
+    };
+}

@@ -1,0 +1,390 @@
+//! The browser driver: runs the sans-IO [`tether_core::Connection`] on real
+//! browser events and executes its effects. It owns the one socket, the one
+//! timer and the window listeners; dropping it (or [`Driver::destroy`])
+//! removes them all.
+//!
+//! Re-entrancy: inputs and effects go through two FIFO queues drained by one
+//! loop, so a subscriber that calls `send()` from inside an event callback is
+//! queued behind the effects already produced, never run out of order and
+//! never against a borrowed machine.
+
+mod refresh;
+mod socket;
+pub mod storage;
+
+use crate::events::{EventKind, Subscribers};
+use gloo_events::EventListener;
+use gloo_timers::callback::Timeout;
+use leptos::prelude::{RwSignal, Set, WithUntracked};
+use socket::{Socket, SocketEvent};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use tether_core::{Connection, Effect, Event, Input, MessageId, Millis, SendError, Snapshot};
+use tether_protocol::Secret;
+use wasm_bindgen::JsValue;
+
+/// Wall-clock milliseconds: the core judges deadlines by this, so a laptop
+/// that slept for an hour sees its keepalive deadline as long passed.
+pub(crate) fn now() -> Millis {
+    js_sys::Date::now() as Millis
+}
+
+/// What the driver needs beyond the core's configuration.
+pub(crate) struct Settings {
+    pub storage_key: String,
+    pub refresh_url: Option<String>,
+    pub navigate: Option<Rc<dyn Fn(&str)>>,
+}
+
+#[derive(Default)]
+struct Io {
+    socket: Option<Socket>,
+    /// Incremented for every socket; events of older sockets are dropped.
+    socket_generation: u64,
+    timer: Option<Timeout>,
+    listeners: Vec<EventListener>,
+}
+
+pub(crate) struct Driver {
+    this: Weak<Driver>,
+    machine: RefCell<Connection>,
+    settings: Settings,
+    io: RefCell<Io>,
+    inputs: RefCell<VecDeque<Input>>,
+    effects: RefCell<VecDeque<Effect>>,
+    busy: Cell<bool>,
+    destroyed: Cell<bool>,
+    /// The token the core was last given, to notice a newer one in storage.
+    token: RefCell<Option<Secret>>,
+    pub(crate) subscribers: Subscribers,
+    views: RefCell<Vec<(u64, RwSignal<Snapshot>)>>,
+    next_view: Cell<u64>,
+    published: RefCell<Snapshot>,
+}
+
+impl Driver {
+    pub(crate) fn new(config: tether_core::Config, settings: Settings) -> Rc<Self> {
+        let snapshot = Connection::new(config.clone()).snapshot();
+        Rc::new_cyclic(|this| Driver {
+            this: this.clone(),
+            machine: RefCell::new(Connection::new(config)),
+            settings,
+            io: RefCell::default(),
+            inputs: RefCell::default(),
+            effects: RefCell::default(),
+            busy: Cell::new(false),
+            destroyed: Cell::new(false),
+            token: RefCell::new(None),
+            subscribers: Subscribers::default(),
+            views: RefCell::default(),
+            next_view: Cell::new(0),
+            published: RefCell::new(snapshot),
+        })
+    }
+
+    /// Installs the window and document listeners and hands the stored token
+    /// to the core.
+    pub(crate) fn start(&self) {
+        let Some(window) = web_sys::window() else {
+            return;
+        };
+        let mut listeners = Vec::new();
+        let forward = |target: &web_sys::EventTarget,
+                       name: &'static str,
+                       input: fn(&web_sys::Event) -> Option<Input>| {
+            let this = self.this.clone();
+            EventListener::new(target, name, move |e| {
+                if let (Some(driver), Some(input)) = (this.upgrade(), input(e)) {
+                    driver.dispatch(input);
+                }
+            })
+        };
+        listeners.push(forward(&window, "online", |_| Some(Input::Online)));
+        listeners.push(forward(&window, "offline", |_| Some(Input::Offline)));
+        listeners.push(forward(&window, "pageshow", |_| Some(Input::Visible)));
+        listeners.push(forward(&window, "pagehide", |_| Some(Input::Hidden)));
+        if let Some(document) = window.document() {
+            let doc = document.clone();
+            let this = self.this.clone();
+            listeners.push(EventListener::new(
+                &document,
+                "visibilitychange",
+                move |_| {
+                    let input = if doc.visibility_state() == web_sys::VisibilityState::Hidden {
+                        Input::Hidden
+                    } else {
+                        Input::Visible
+                    };
+                    if let Some(driver) = this.upgrade() {
+                        driver.dispatch(input);
+                    }
+                },
+            ));
+        }
+        // Another tab signed in again: use its token from now on.
+        let this = self.this.clone();
+        listeners.push(EventListener::new(&window, "storage", move |e| {
+            let Some(driver) = this.upgrade() else { return };
+            let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e) else {
+                return;
+            };
+            if e.key().as_deref() == Some(driver.settings.storage_key.as_str()) {
+                if let Some(token) = e.new_value().filter(|t| !t.is_empty()) {
+                    driver.set_token(Secret::new(token), None);
+                }
+            }
+        }));
+        self.io.borrow_mut().listeners = listeners;
+        self.reload_token();
+    }
+
+    /// Gives the core the stored token if it is not the one it already has.
+    fn reload_token(&self) {
+        if let Some(stored) = storage::load_token(&self.settings.storage_key) {
+            if self.token.borrow().as_ref() != Some(&stored) {
+                self.set_token(stored, None);
+            }
+        }
+    }
+
+    pub(crate) fn set_token(&self, token: Secret, expires_in: Option<std::time::Duration>) {
+        *self.token.borrow_mut() = Some(token.clone());
+        self.dispatch(Input::SetToken { token, expires_in });
+    }
+
+    pub(crate) fn connect(&self) {
+        self.reload_token();
+        self.dispatch(Input::Connect);
+    }
+
+    pub(crate) fn send(&self, body: serde_json::Value) -> Result<MessageId, SendError> {
+        if self.destroyed.get() {
+            return Err(SendError::Destroyed);
+        }
+        let result = {
+            let mut machine = self.machine.borrow_mut();
+            let result = machine.send(now(), body);
+            self.collect(&mut machine);
+            result
+        };
+        self.pump();
+        result
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.machine.borrow().snapshot()
+    }
+
+    pub(crate) fn attach_view(&self, view: RwSignal<Snapshot>) -> u64 {
+        let id = self.next_view.get();
+        self.next_view.set(id + 1);
+        view.set(self.published.borrow().clone());
+        self.views.borrow_mut().push((id, view));
+        id
+    }
+
+    pub(crate) fn detach_view(&self, id: u64) -> usize {
+        let mut views = self.views.borrow_mut();
+        views.retain(|(v, _)| *v != id);
+        views.len()
+    }
+
+    pub(crate) fn storage_key(&self) -> &str {
+        &self.settings.storage_key
+    }
+
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.destroyed.get()
+    }
+
+    /// Closes the socket, cancels the timer, removes every listener and
+    /// subscriber. Nothing fires afterwards; inputs are ignored.
+    pub(crate) fn destroy(&self) {
+        if self.destroyed.replace(true) {
+            return;
+        }
+        let io = std::mem::take(&mut *self.io.borrow_mut());
+        drop(io); // Socket::drop closes with 1000 and removes its handlers.
+        self.inputs.borrow_mut().clear();
+        self.effects.borrow_mut().clear();
+        self.subscribers.clear();
+    }
+
+    /// Feeds one input to the core and executes what it asks for.
+    pub(crate) fn dispatch(&self, input: Input) {
+        if self.destroyed.get() {
+            return;
+        }
+        self.inputs.borrow_mut().push_back(input);
+        self.pump();
+    }
+
+    fn collect(&self, machine: &mut Connection) {
+        let mut effects = self.effects.borrow_mut();
+        while let Some(effect) = machine.poll_effect() {
+            effects.push_back(effect);
+        }
+    }
+
+    fn pump(&self) {
+        if self.busy.replace(true) {
+            return; // the outer loop will get to it, in order
+        }
+        loop {
+            let effect = self.effects.borrow_mut().pop_front();
+            if let Some(effect) = effect {
+                self.execute(effect);
+                continue;
+            }
+            let input = self.inputs.borrow_mut().pop_front();
+            let Some(input) = input else { break };
+            if self.destroyed.get() {
+                break;
+            }
+            let mut machine = self.machine.borrow_mut();
+            machine.handle(now(), input);
+            self.collect(&mut machine);
+        }
+        self.busy.set(false);
+        self.publish();
+    }
+
+    /// Pushes the core's public state into every view's signal, if it changed.
+    fn publish(&self) {
+        if self.destroyed.get() {
+            return;
+        }
+        let snapshot = self.machine.borrow().snapshot();
+        if *self.published.borrow() == snapshot {
+            return;
+        }
+        let views: Vec<_> = self.views.borrow().iter().map(|(_, v)| *v).collect();
+        for view in views {
+            if view.try_with_untracked(|current| *current != snapshot) == Some(true) {
+                view.set(snapshot.clone());
+            }
+        }
+        *self.published.borrow_mut() = snapshot;
+    }
+
+    fn execute(&self, effect: Effect) {
+        if self.destroyed.get() {
+            return;
+        }
+        match effect {
+            Effect::OpenSocket { url } => {
+                let generation = {
+                    let mut io = self.io.borrow_mut();
+                    io.socket = None; // drops the previous socket's handlers
+                    io.socket_generation += 1;
+                    io.socket_generation
+                };
+                let this = self.this.clone();
+                let socket = Socket::open(url.expose(), move |event| {
+                    if let Some(driver) = this.upgrade() {
+                        driver.on_socket(generation, event);
+                    }
+                });
+                self.io.borrow_mut().socket = socket;
+            }
+            Effect::SendFrame(text) => {
+                if let Some(socket) = &self.io.borrow().socket {
+                    socket.send(&text);
+                }
+            }
+            Effect::CloseSocket { code, reason } => {
+                if let Some(socket) = &self.io.borrow().socket {
+                    socket.close(code, &reason);
+                }
+            }
+            Effect::SetTimer(at) => {
+                let timer = at.map(|at| {
+                    let delay = at.saturating_sub(now()).min(i32::MAX as u64) as u32;
+                    let this = self.this.clone();
+                    Timeout::new(delay, move || {
+                        if let Some(driver) = this.upgrade() {
+                            driver.dispatch(Input::Tick);
+                        }
+                    })
+                });
+                self.io.borrow_mut().timer = timer; // the old one is cancelled on drop
+            }
+            Effect::RefreshToken => {
+                let this = self.this.clone();
+                match self.settings.refresh_url.clone() {
+                    Some(url) => wasm_bindgen_futures::spawn_local(async move {
+                        let input = refresh::refresh(&url).await;
+                        if let Some(driver) = this.upgrade() {
+                            driver.dispatch(input);
+                        }
+                    }),
+                    None => self.inputs.borrow_mut().push_back(Input::RefreshFailed {
+                        unauthorized: false,
+                        message: "token refresh is not configured".into(),
+                    }),
+                }
+            }
+            Effect::StoreToken(token) => {
+                storage::store_token(&self.settings.storage_key, &token);
+                *self.token.borrow_mut() = Some(token);
+            }
+            Effect::ClearToken => {
+                storage::clear_token(&self.settings.storage_key);
+                *self.token.borrow_mut() = None;
+            }
+            Effect::Navigate(route) => match &self.settings.navigate {
+                Some(navigate) => navigate(&route),
+                None => default_navigate(&route),
+            },
+            Effect::Emit(event) => self.emit(&event),
+        }
+    }
+
+    fn emit(&self, event: &Event) {
+        let kind = EventKind::of(event);
+        for callback in self.subscribers.matching(kind) {
+            callback(event);
+        }
+    }
+
+    fn on_socket(&self, generation: u64, event: SocketEvent) {
+        if self.io.borrow().socket_generation != generation {
+            return; // a socket we already replaced
+        }
+        let input = match event {
+            SocketEvent::Open => Input::Opened,
+            SocketEvent::Text(text) => Input::Frame(text),
+            SocketEvent::Binary { len } => Input::BinaryFrame { len },
+            SocketEvent::Close { code, reason } => Input::Closed { code, reason },
+        };
+        self.dispatch(input);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// Client-side navigation that any History-API router (leptos_router
+/// included) follows: push the route, then tell the router with `popstate`.
+/// Without a router this only changes the URL, so apps without one should
+/// pass their own `navigate` option.
+fn default_navigate(route: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let pushed = window
+        .history()
+        .and_then(|h| h.push_state_with_url(&JsValue::NULL, "", Some(route)))
+        .is_ok();
+    if pushed {
+        if let Ok(event) = web_sys::PopStateEvent::new("popstate") {
+            let _ = window.dispatch_event(&event);
+        }
+    } else {
+        let _ = window.location().assign(route);
+    }
+}
