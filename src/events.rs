@@ -60,12 +60,13 @@ impl EventKind {
 }
 
 pub(crate) type Callback = Rc<dyn Fn(&Event)>;
+type List = RefCell<Vec<(u64, Option<EventKind>, Callback)>>;
 
 /// The driver's list of event callbacks.
 #[derive(Default)]
 pub(crate) struct Subscribers {
     next: Cell<u64>,
-    list: Rc<RefCell<Vec<(u64, Option<EventKind>, Callback)>>>,
+    list: Rc<List>,
 }
 
 impl Subscribers {
@@ -102,7 +103,7 @@ impl Subscribers {
 #[must_use = "dropping a Subscription unsubscribes at once"]
 pub struct Subscription {
     id: u64,
-    list: Weak<RefCell<Vec<(u64, Option<EventKind>, Callback)>>>,
+    list: Weak<List>,
 }
 
 impl std::fmt::Debug for Subscription {

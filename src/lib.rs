@@ -60,7 +60,7 @@ pub use events::{Event, EventKind, EventStream, Subscription};
 pub use manager::{
     ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
 };
-pub use options::{Backoff, ConnectionOptions, Keepalive};
+pub use options::{Backoff, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
     CloseInfo, ConnectionError, ConnectionState, Detail, MessageId, SendError, Snapshot, StopReason,
 };

@@ -27,6 +27,7 @@ thread_local! {
 #[derive(Clone, Copy)]
 pub struct ConnectionManager {
     snapshot: RwSignal<Snapshot>,
+    derived: Derived,
     driver: StoredValue<Option<Rc<Driver>>, LocalStorage>,
 }
 
@@ -48,10 +49,10 @@ impl std::fmt::Debug for ConnectionManager {
 /// storage key: later calls share the first manager's connection and their
 /// other `options` are ignored.
 pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManager {
-    if let Some(existing) = use_context::<ConnectionManager>() {
-        if existing.driver.with_value(Option::is_some) {
-            return existing;
-        }
+    if let Some(existing) = use_context::<ConnectionManager>()
+        && existing.driver.with_value(Option::is_some)
+    {
+        return existing;
     }
     let origin = web_sys::window().and_then(|w| w.location().origin().ok());
     let seed =
@@ -93,6 +94,7 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
     });
     let manager = ConnectionManager {
         snapshot,
+        derived: Derived::new(snapshot),
         driver: stored,
     };
     provide_context(manager);
@@ -122,12 +124,26 @@ pub fn use_connection_event(kind: EventKind, callback: impl Fn(&Event) + 'static
 
 macro_rules! derived {
     ($($(#[$doc:meta])* $name:ident -> $ty:ty = |$s:ident| $body:expr;)*) => {
+        /// One memo per field of the snapshot, created once per provider, so
+        /// a component that reads `state()` only reruns when the state changes.
+        #[derive(Clone, Copy)]
+        struct Derived {
+            $($name: Memo<$ty>,)*
+        }
+
+        impl Derived {
+            fn new(snapshot: RwSignal<Snapshot>) -> Self {
+                Self {
+                    $($name: Memo::new(move |_| snapshot.with(|$s| $body)),)*
+                }
+            }
+        }
+
         impl ConnectionManager {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Signal<$ty> {
-                    let snapshot = self.snapshot;
-                    Memo::new(move |_| snapshot.with(|$s| $body)).into()
+                    self.derived.$name.into()
                 }
             )*
         }

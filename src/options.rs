@@ -4,6 +4,9 @@ use std::rc::Rc;
 use std::time::Duration;
 pub use tether_core::{Backoff, Keepalive};
 
+/// A navigation callback: called with the route to go to.
+pub type Navigate = Rc<dyn Fn(&str)>;
+
 /// Options of [`provide_connection_manager`](crate::provide_connection_manager).
 ///
 /// ```
@@ -39,7 +42,7 @@ pub struct ConnectionOptions {
     /// pushes the route onto the History API and fires `popstate`, which
     /// leptos_router (and any History-based router) follows.
     /// Defaults to `None`.
-    pub navigate: Option<Rc<dyn Fn(&str)>>,
+    pub navigate: Option<Navigate>,
     /// Reconnect backoff. Defaults to 500 ms × 2 per attempt, capped at
     /// 30 s, full jitter, at most 10 attempts.
     pub backoff: Backoff,
@@ -150,8 +153,8 @@ impl ConnectionOptions {
         tether_core::Config {
             url: resolve_ws_url(&self.url, origin),
             token_in_query: self.token_in_query,
-            backoff: self.backoff.clone(),
-            keepalive: self.keepalive.clone(),
+            backoff: self.backoff,
+            keepalive: self.keepalive,
             refresh_lead: self.refresh_lead,
             outbox_capacity: self.outbox_capacity,
             max_frame_bytes: self.max_frame_bytes,

@@ -1,1 +1,218 @@
-//! placeholder
+//! The reference server of the tether notification socket
+//! (`shared/PROTOCOL.md`): login/refresh/logout over HTTP, the authenticated
+//! WebSocket at `/api/ws/notification`, per-user notification feeds with
+//! replay, at-most-once `send` delivery, and (with `--dev`) admin routes that
+//! inject faults for tests.
+//!
+//! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
+//! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
+//! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
+//! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close}`
+//! (see [`admin`]). Per-socket queues are unbounded: a client that never
+//! reads grows the server's memory until it is dropped.
+//!
+//! ```no_run
+//! use tether_server::{AppState, Config, app};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let state = AppState::new(Config::dev());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app(state)).await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod accounts;
+pub mod admin;
+pub mod auth;
+pub mod delivery;
+pub mod error;
+pub mod faults;
+pub mod http_api;
+pub mod notifications;
+pub mod origin;
+pub mod registry;
+pub mod socket;
+pub mod tokens;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, Request, header};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+pub use origin::{AllowedOrigins, OriginPattern};
+
+/// Server settings (the command-line flags of `tether-server`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Origins allowed by CORS and the socket handshake.
+    pub allowed_origins: AllowedOrigins,
+    /// Lifetime of access tokens. Defaults to 300 s.
+    pub token_ttl: Duration,
+    /// Time a socket has to send its `auth` frame. Defaults to 10 s.
+    pub auth_timeout: Duration,
+    /// Enables `/api/admin/*` and cheap password hashing.
+    pub dev: bool,
+    /// Tiny argon2 costs (for `--dev` and tests); passwords are hashed anyway.
+    pub fast_password_hashing: bool,
+    /// HMAC key of the access tokens; random when `None`.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// Adds `Secure` to the refresh cookie (when served over HTTPS).
+    pub secure_cookie: bool,
+    /// Frames per second a socket may send (token bucket, burst of the same size).
+    pub frames_per_second: u32,
+    /// Serve this directory (a built SPA, e.g. `dist/`) on the same origin as
+    /// `/api`, with `index.html` for unknown paths (client-side routes).
+    pub static_dir: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// The defaults of the command line, without `--dev`.
+    pub fn production() -> Self {
+        Self {
+            allowed_origins: AllowedOrigins::default(),
+            token_ttl: Duration::from_secs(300),
+            auth_timeout: Duration::from_secs(10),
+            dev: false,
+            fast_password_hashing: false,
+            jwt_secret: None,
+            secure_cookie: false,
+            frames_per_second: 200,
+            static_dir: None,
+        }
+    }
+
+    /// `--dev`: admin routes, fast hashing, local origins on any port.
+    pub fn dev() -> Self {
+        Self {
+            allowed_origins: AllowedOrigins::local_dev(),
+            dev: true,
+            fast_password_hashing: true,
+            ..Self::production()
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The settings.
+    pub config: Config,
+    /// Accounts and login throttling.
+    pub accounts: accounts::Accounts,
+    /// Sessions, tokens, revocation.
+    pub sessions: auth::Sessions,
+    /// Authenticated sockets.
+    pub registry: registry::Registry,
+    /// Notification feeds.
+    pub feeds: notifications::Feeds,
+    /// Applied `send` frames.
+    pub inbox: delivery::Inbox,
+    /// Fault switches.
+    pub faults: faults::Faults,
+    next_socket_id: std::sync::atomic::AtomicU64,
+}
+
+/// Cheaply clonable handle on the server state.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// State for `config`, with the demo users `alice` and `bob`.
+    pub fn new(config: Config) -> Self {
+        let key = match &config.jwt_secret {
+            Some(secret) => tokens::TokenKey::new(secret.clone()),
+            None => tokens::TokenKey::random(),
+        };
+        Self(Arc::new(Shared {
+            accounts: accounts::Accounts::new(config.fast_password_hashing),
+            sessions: auth::Sessions::new(key, config.token_ttl),
+            registry: registry::Registry::default(),
+            feeds: notifications::Feeds::default(),
+            inbox: delivery::Inbox::default(),
+            faults: faults::Faults::default(),
+            next_socket_id: std::sync::atomic::AtomicU64::new(1),
+            config,
+        }))
+    }
+
+    /// A fresh socket id.
+    pub fn next_socket_id(&self) -> u64 {
+        self.next_socket_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Publishes one notification to every user (the `--demo-feed` tick and
+    /// the admin broadcast); returns how many users got one.
+    pub fn broadcast(&self, title: &str, body: &str) -> usize {
+        let users = self.accounts.all();
+        for user in &users {
+            self.feeds.publish(user.id, title, body);
+        }
+        users.len()
+    }
+
+    /// Asks every socket to close with 1001 (going away), for shutdown.
+    pub fn close_all(&self, reason: &str) -> usize {
+        self.registry.send_to(
+            None,
+            &registry::Outbound::Close {
+                code: tether_protocol::close_code::GOING_AWAY,
+                reason: reason.to_owned(),
+            },
+        )
+    }
+}
+
+/// The router: `/api/auth/*`, `/api/notifications`, `/api/ws/notification`,
+/// `/api/health`, and `/api/admin/*` when `config.dev`.
+pub fn app(state: AppState) -> Router {
+    let origins = state.config.allowed_origins.clone();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin.to_str().is_ok_and(|o| origins.allows(o))
+        }))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+    // Spans carry the path only: the query may hold `token=...`.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    let mut router = http_api::routes();
+    if state.config.dev {
+        router = router.merge(admin::routes());
+    }
+    if let Some(dir) = &state.config.static_dir {
+        let index = tower_http::services::ServeFile::new(dir.join("index.html"));
+        router = router.fallback_service(tower_http::services::ServeDir::new(dir).fallback(index));
+    }
+    router.layer(cors).layer(trace).with_state(state)
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `N` bytes from the operating system's random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0; N];
+    getrandom::fill(&mut bytes).expect("the OS random source works");
+    bytes
+}

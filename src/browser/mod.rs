@@ -34,7 +34,7 @@ pub(crate) fn now() -> Millis {
 pub(crate) struct Settings {
     pub storage_key: String,
     pub refresh_url: Option<String>,
-    pub navigate: Option<Rc<dyn Fn(&str)>>,
+    pub navigate: Option<crate::options::Navigate>,
 }
 
 #[derive(Default)]
@@ -129,10 +129,10 @@ impl Driver {
             let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e) else {
                 return;
             };
-            if e.key().as_deref() == Some(driver.settings.storage_key.as_str()) {
-                if let Some(token) = e.new_value().filter(|t| !t.is_empty()) {
-                    driver.set_token(Secret::new(token), None);
-                }
+            if e.key().as_deref() == Some(driver.settings.storage_key.as_str())
+                && let Some(token) = e.new_value().filter(|t| !t.is_empty())
+            {
+                driver.set_token(Secret::new(token), None);
             }
         }));
         self.io.borrow_mut().listeners = listeners;
@@ -141,10 +141,10 @@ impl Driver {
 
     /// Gives the core the stored token if it is not the one it already has.
     fn reload_token(&self) {
-        if let Some(stored) = storage::load_token(&self.settings.storage_key) {
-            if self.token.borrow().as_ref() != Some(&stored) {
-                self.set_token(stored, None);
-            }
+        if let Some(stored) = storage::load_token(&self.settings.storage_key)
+            && self.token.borrow().as_ref() != Some(&stored)
+        {
+            self.set_token(stored, None);
         }
     }
 
@@ -198,14 +198,17 @@ impl Driver {
         self.destroyed.get()
     }
 
-    /// Closes the socket, cancels the timer, removes every listener and
-    /// subscriber. Nothing fires afterwards; inputs are ignored.
+    /// Tells the core (which closes the socket and reports every pending
+    /// message as failed), then cancels the timer and removes every listener
+    /// and subscriber. Nothing fires afterwards; inputs are ignored.
     pub(crate) fn destroy(&self) {
-        if self.destroyed.replace(true) {
+        if self.destroyed.get() {
             return;
         }
+        self.dispatch(Input::Destroy);
+        self.destroyed.set(true);
         let io = std::mem::take(&mut *self.io.borrow_mut());
-        drop(io); // Socket::drop closes with 1000 and removes its handlers.
+        drop(io); // Socket::drop removes its handlers and closes it.
         self.inputs.borrow_mut().clear();
         self.effects.borrow_mut().clear();
         self.subscribers.clear();

@@ -261,10 +261,116 @@ async fn nothing_fires_after_destroy() {
     let calls = std::rc::Rc::new(std::cell::Cell::new(0));
     let counter = calls.clone();
     let _subscription = f.conn.on_any(move |_| counter.set(counter.get() + 1));
+    let queued = f.conn.send(json!("last words")).expect("accepted");
+    let failed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = failed.clone();
+    let _failures = f.conn.on(EventKind::SendFailed, move |e| {
+        if let Event::SendFailed { id, .. } = e {
+            seen.borrow_mut().push(id.clone());
+        }
+    });
     f.conn.destroy();
+    // Destroying reports what was still pending, and then nothing else fires.
+    // (The ack cannot have arrived: nothing yielded to the event loop since `send`.)
+    assert_eq!(*failed.borrow(), vec![queued]);
+    calls.set(0);
     fire_window_event("offline");
     fire_window_event("online");
     fire_window_event("pageshow");
     assert_eq!(calls.get(), 0);
     assert!(matches!(f.conn.send(json!(1)), Err(SendError::Destroyed)));
+}
+
+/// `scripts/test` runs the server with `--token-ttl 30`: the manager
+/// refreshes ahead of expiry (lead clamped to half the lifetime) and
+/// re-authenticates in place, never leaving CONNECTED.
+#[wasm_bindgen_test]
+async fn expiring_token_is_refreshed_in_place() {
+    let user = sign_up("refresh").await;
+    let login = log_in(&user).await;
+    let mut f = Fixture::start(Some(&login.access_token), |o| o);
+    f.connected().await;
+    let before = f.stored_token();
+    let within = Duration::from_secs(login.expires_in + 5);
+    let event = f
+        .wait_for("a re-authentication or leaving CONNECTED", within, |e| {
+            matches!(
+                e,
+                Event::AuthSuccess { reauth: true, .. }
+                    | Event::StateChanged { from: ConnectionState::Connected, .. }
+            )
+        })
+        .await;
+    assert!(matches!(event, Event::AuthSuccess { reauth: true, .. }), "{event:?}");
+    assert_eq!(f.snapshot().state, ConnectionState::Connected);
+    let after = f.stored_token();
+    assert!(after.is_some() && after != before, "the fresh token is stored");
+    assert_eq!(server_sockets(&user).await, 1, "the same socket, re-authenticated");
+}
+
+fn wasm_memory_bytes() -> u32 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length()
+}
+
+/// 1,000 full cycles (provide, connect, authenticate, destroy) leave the
+/// wasm heap where it was after warm-up: no leaked closures, listeners,
+/// timers or drivers.
+#[wasm_bindgen_test]
+async fn a_thousand_connect_destroy_cycles_do_not_grow_memory() {
+    const BOUND: u32 = 256 * 1024;
+    let user = sign_up("leak").await;
+    let token = log_in(&user).await.access_token;
+    let cycle = || async {
+        let mut f = Fixture::start(Some(&token), |o| o);
+        f.connected().await;
+    };
+    for _ in 0..50 {
+        cycle().await;
+    }
+    let warm = wasm_memory_bytes();
+    for _ in 0..1000 {
+        cycle().await;
+    }
+    let after = wasm_memory_bytes();
+    web_sys::console::log_1(&format!("wasm memory after warm-up {warm} B, after 1,000 cycles {after} B").into());
+    assert!(
+        after.saturating_sub(warm) <= BOUND,
+        "wasm memory grew by {} B over 1,000 cycles (bound {BOUND} B)",
+        after - warm
+    );
+    assert_eq!(server_sockets(&user).await, 0, "every socket was closed");
+}
+
+/// Malformed frames, unknown types and oversized frames from the server are
+/// Error events; the connection stays up and keeps working.
+#[wasm_bindgen_test]
+async fn bad_frames_are_errors_and_the_connection_stays() {
+    let user = sign_up("badframes").await;
+    let token = log_in(&user).await.access_token;
+    let mut f = Fixture::start(Some(&token), |o| o);
+    f.connected().await;
+    let oversized = format!(r#"{{"type":"notification","payload":{{"pad":"{}"}}}}"#, "x".repeat(70_000));
+    for (text, expected) in [
+        ("{not json", "malformed"),
+        (r#"{"type":"party_time","payload":{}}"#, "unknown frame type `party_time`"),
+        (oversized.as_str(), "exceeds the limit"),
+    ] {
+        admin("raw", json!({"username": user.name, "text": text})).await;
+        let event = f
+            .wait_for("an Error event", Duration::from_secs(10), |e| matches!(e, Event::Error(_)))
+            .await;
+        let Event::Error(error) = event else { unreachable!() };
+        assert!(error.to_string().contains(expected), "{error} should mention {expected}");
+        assert_eq!(f.snapshot().state, ConnectionState::Connected);
+    }
+    // Still usable: a message goes through and is acked.
+    let id = f.conn.send(json!("still here")).unwrap();
+    let event = f
+        .wait_for("Ack", Duration::from_secs(10), |e| matches!(e, Event::Ack { .. }))
+        .await;
+    assert_eq!(event, Event::Ack { id });
 }

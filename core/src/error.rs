@@ -1,0 +1,103 @@
+//! Errors: why a message could not be delivered, and what went wrong on the link.
+
+use std::time::Duration;
+use tether_protocol::DecodeError;
+
+/// Why a message passed to [`crate::Connection::send`] was refused, or
+/// later failed ([`crate::Event::SendFailed`]). The machine never retries a
+/// message that failed; the application may send it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The outbox already holds `capacity` unacknowledged messages. Returned
+    /// by `send`; not retried: try again once acks have drained the outbox.
+    #[error("the outbox is full ({capacity} unacknowledged messages)")]
+    QueueFull {
+        /// The configured [`crate::Config::outbox_capacity`].
+        capacity: usize,
+    },
+    /// The encoded `send` frame is larger than the frame limit. Returned by
+    /// `send`; not retried (it would never fit).
+    #[error("the message is {size} bytes encoded, over the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the encoded frame in bytes.
+        size: usize,
+        /// [`crate::Config::max_frame_bytes`].
+        limit: usize,
+    },
+    /// Authentication failed for good (the user must sign in again); every
+    /// pending message fails with this, and `send` returns it until the next
+    /// [`crate::Input::Connect`]. Not retried.
+    #[error("authentication failed; sign in again")]
+    AuthFailed,
+    /// The machine gave up reconnecting after the configured number of
+    /// attempts; pending messages fail with this, and `send` returns it until
+    /// the next connect. Not retried.
+    #[error("gave up reconnecting")]
+    GaveUp,
+    /// The connection was destroyed ([`crate::Input::Destroy`]). Not retried.
+    #[error("the connection was destroyed")]
+    Destroyed,
+}
+
+/// Something went wrong on the link. Reported with [`crate::Event::Error`]
+/// and kept in [`crate::Snapshot::last_error`]; unless the socket itself
+/// closed, the connection stays up. No message contains the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// A text frame from the server could not be decoded (not JSON, unknown
+    /// `type`, bad payload, over the size limit). The frame is dropped; the
+    /// connection stays, nothing is retried.
+    #[error("bad frame from the server: {0}")]
+    Decode(#[from] DecodeError),
+    /// The server sent an `error` frame (e.g. `rate_limited`). The connection
+    /// stays; nothing is retried automatically.
+    #[error("server error `{code}`: {message}")]
+    Server {
+        /// Machine-readable code.
+        code: String,
+        /// Human-readable text.
+        message: String,
+    },
+    /// The server sent a binary frame; the contract is JSON text only. The
+    /// frame is dropped; the connection stays.
+    #[error("unexpected binary frame of {len} bytes")]
+    BinaryFrame {
+        /// Length of the frame in bytes.
+        len: usize,
+    },
+    /// The server closed the socket with 1009 (message too big). The
+    /// connection is retried with backoff.
+    #[error("the server closed the socket: message too big")]
+    MessageTooBig,
+    /// A frame other than `auth_success`/`auth_error` arrived before the
+    /// socket was authenticated. It is ignored (never acted on); the
+    /// connection stays.
+    #[error("unexpected `{kind}` frame before authentication")]
+    NotAuthenticated {
+        /// The frame's `type`.
+        kind: String,
+    },
+    /// No pong arrived in time: the link is dead. The socket is closed with
+    /// 4000 and a reconnect is scheduled at once (retried).
+    #[error("no pong within {after:?}; the link is dead")]
+    KeepaliveTimeout {
+        /// How long the machine waited.
+        after: Duration,
+    },
+    /// Opening the socket and authenticating took too long. The socket is
+    /// closed with 4000 and the attempt is retried with backoff.
+    #[error("no authenticated socket within {after:?}")]
+    ConnectTimeout {
+        /// [`crate::Config::connect_timeout`].
+        after: Duration,
+    },
+    /// Refreshing the access token failed but the token is still valid; the
+    /// refresh is retried with backoff until the token expires.
+    #[error("token refresh failed: {message}")]
+    RefreshFailed {
+        /// What the driver reported.
+        message: String,
+    },
+}

@@ -1,0 +1,893 @@
+//! The connection machine: [`Connection`].
+
+use crate::config::ms;
+use crate::outbox::Outbox;
+use crate::rng::SplitMix64;
+use crate::{
+    CloseInfo, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input, MessageId,
+    Millis, SendError, Snapshot, SocketUrl, StopReason,
+};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tether_protocol::time::parse_rfc3339;
+use tether_protocol::{
+    Auth, AuthErrorCode, ClientMessage, Outgoing, Ping, Secret, ServerMessage, close_code,
+};
+
+/// Close code the machine uses when it abandons a socket after a timeout
+/// (browsers only allow 1000 and 3000–4999 in `close()`).
+pub const CLOSE_TIMEOUT: u16 = 4000;
+
+/// Where the machine is. Socket-holding phases are `Opening`,
+/// `Authenticating`, `Online` and `Disconnecting`.
+#[derive(Debug, Clone, PartialEq)]
+enum Phase {
+    Initial,
+    /// The token has expired: a refresh is in flight, the socket opens after it.
+    Refreshing {
+        attempt: u32,
+    },
+    Opening {
+        attempt: u32,
+        deadline: Millis,
+    },
+    Authenticating {
+        attempt: u32,
+        deadline: Millis,
+    },
+    Online {
+        since: Millis,
+        next_ping_at: Millis,
+        ping: Option<PingOut>,
+    },
+    Waiting {
+        attempt: u32,
+        at: Millis,
+    },
+    Disconnecting {
+        deadline: Millis,
+    },
+    Stopped(StopReason),
+}
+
+/// A ping awaiting its pong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PingOut {
+    seq: u64,
+    sent_at: Millis,
+    deadline: Millis,
+    timeout: Duration,
+}
+
+/// The token refresh cycle, independent of the socket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Refresh {
+    /// Refresh at `expires_at - lead`, if the expiry is known.
+    Idle,
+    /// [`Effect::RefreshToken`] is outstanding.
+    InFlight { failures: u32 },
+    /// The last refresh failed; try again at `at`.
+    Backoff { at: Millis, failures: u32 },
+}
+
+/// What a due deadline means.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Due {
+    ConnectTimeout,
+    PongTimeout,
+    Ping,
+    Retry,
+    CloseTimeout,
+    Refresh,
+}
+
+/// The client-side connection machine (sans-IO): feed it [`Input`]s with
+/// the current time, drain its [`Effect`]s, arm one timer at
+/// [`Connection::deadline`]. See the crate docs for an example.
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    phase: Phase,
+    /// The public state last announced with `StateChanged`.
+    announced: ConnectionState,
+    now: Millis,
+    rng: SplitMix64,
+    effects: VecDeque<Effect>,
+    /// The timer last announced with `SetTimer`.
+    timer: Option<Millis>,
+    token: Option<Secret>,
+    /// Bumped on every new token, so an `auth_success` can be matched to the
+    /// token it accepted.
+    token_gen: u64,
+    token_expires_at: Option<Millis>,
+    token_lifetime: Option<u64>,
+    refresh: Refresh,
+    /// Token generations of the `auth` frames sent on the current socket and
+    /// not answered yet, oldest first.
+    auths_in_flight: VecDeque<u64>,
+    network_online: bool,
+    outbox: Outbox,
+    ping_seq: u64,
+    /// Highest notification `seq` delivered to the application.
+    last_seq: Option<u64>,
+    /// Whether to send `last_seq` in the next `auth` (false after the session ended).
+    resume: bool,
+    /// The user `last_seq` belongs to.
+    seq_user: Option<String>,
+    user_id: Option<String>,
+    rtt: Option<Duration>,
+    last_close: Option<CloseInfo>,
+    last_error: Option<ConnectionError>,
+}
+
+impl Connection {
+    /// A machine in state `INITIAL`, with no effects queued.
+    pub fn new(config: Config) -> Self {
+        Self {
+            rng: SplitMix64::new(config.seed),
+            config,
+            phase: Phase::Initial,
+            announced: ConnectionState::Initial,
+            now: 0,
+            effects: VecDeque::new(),
+            timer: None,
+            token: None,
+            token_gen: 0,
+            token_expires_at: None,
+            token_lifetime: None,
+            refresh: Refresh::Idle,
+            auths_in_flight: VecDeque::new(),
+            network_online: true,
+            outbox: Outbox::default(),
+            ping_seq: 0,
+            last_seq: None,
+            resume: true,
+            seq_user: None,
+            user_id: None,
+            rtt: None,
+            last_close: None,
+            last_error: None,
+        }
+    }
+
+    /// The configuration the machine was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Feeds an input observed at `now` (caller's clock, milliseconds; a
+    /// clock that goes backwards is treated as standing still). Due timers
+    /// run first, so every input doubles as a [`Input::Tick`]. Effects queue
+    /// up for [`Connection::poll_effect`].
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        if self.is_destroyed() {
+            return;
+        }
+        self.now = self.now.max(now);
+        self.run_timers();
+        match input {
+            Input::SetToken { token, expires_in } => self.on_token(token, expires_in, false),
+            Input::TokenRefreshed { token, expires_in } => self.on_token(token, expires_in, true),
+            Input::RefreshFailed {
+                unauthorized,
+                message,
+            } => self.on_refresh_failed(unauthorized, message),
+            Input::Connect => self.on_connect(),
+            Input::Disconnect => self.on_disconnect(),
+            Input::Opened => self.on_opened(),
+            Input::Frame(text) => self.on_frame(&text),
+            Input::BinaryFrame { len } => {
+                if self.has_socket() {
+                    self.error(ConnectionError::BinaryFrame { len });
+                }
+            }
+            Input::Closed { code, reason } => self.on_closed(code, reason),
+            Input::Tick | Input::Hidden => {}
+            Input::Online => self.on_online(),
+            Input::Offline => self.on_offline(),
+            Input::Visible => self.on_visible(),
+            Input::Destroy => self.on_destroy(),
+        }
+        self.run_timers();
+        self.sync_timer();
+    }
+
+    /// Queues a message with a delivery guarantee and returns its id. It is
+    /// sent at once when connected, otherwise after the next `auth_success`,
+    /// and again after every reconnect until its `ack` arrives
+    /// ([`Event::Ack`]) or it fails ([`Event::SendFailed`]).
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`] when the encoded frame exceeds
+    /// [`Config::max_frame_bytes`]; [`SendError::QueueFull`] when
+    /// [`Config::outbox_capacity`] messages are unacknowledged;
+    /// [`SendError::AuthFailed`], [`SendError::GaveUp`] or
+    /// [`SendError::Destroyed`] while stopped for that reason.
+    pub fn send(&mut self, now: Millis, body: serde_json::Value) -> Result<MessageId, SendError> {
+        self.now = self.now.max(now);
+        match &self.phase {
+            Phase::Stopped(StopReason::Destroyed) => return Err(SendError::Destroyed),
+            Phase::Stopped(StopReason::AuthFailed(_)) => return Err(SendError::AuthFailed),
+            Phase::Stopped(StopReason::GaveUp { .. }) => return Err(SendError::GaveUp),
+            _ => {}
+        }
+        if self.outbox.len() >= self.config.outbox_capacity {
+            return Err(SendError::QueueFull {
+                capacity: self.config.outbox_capacity,
+            });
+        }
+        let id = MessageId::new(self.rng.uuid_v4());
+        let frame = ClientMessage::Send(Outgoing {
+            id: id.as_str().to_owned(),
+            body,
+        })
+        .encode();
+        if frame.len() > self.config.max_frame_bytes {
+            return Err(SendError::TooLarge {
+                size: frame.len(),
+                limit: self.config.max_frame_bytes,
+            });
+        }
+        if matches!(self.phase, Phase::Online { .. }) {
+            self.effects.push_back(Effect::SendFrame(frame.clone()));
+        }
+        self.outbox.push(id.clone(), frame);
+        Ok(id)
+    }
+
+    /// The next effect to execute, in order.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// The coarse public state.
+    pub fn state(&self) -> ConnectionState {
+        public_state(&self.phase)
+    }
+
+    /// The earliest time the machine wants an [`Input::Tick`], if any.
+    pub fn deadline(&self) -> Option<Millis> {
+        self.next_due().map(|(at, _)| at)
+    }
+
+    /// The public state for the UI.
+    pub fn snapshot(&self) -> Snapshot {
+        let (detail, attempt, next_retry_at) = match &self.phase {
+            Phase::Initial => (Detail::Idle, 0, None),
+            Phase::Refreshing { attempt } => (Detail::Refreshing, *attempt, None),
+            Phase::Opening { attempt, .. } => {
+                (Detail::Opening { attempt: *attempt }, *attempt, None)
+            }
+            Phase::Authenticating { attempt, .. } => {
+                (Detail::Authenticating { attempt: *attempt }, *attempt, None)
+            }
+            Phase::Online { since, .. } => (Detail::Online { since: *since }, 0, None),
+            Phase::Waiting { attempt, at } => (
+                Detail::RetryScheduled {
+                    attempt: *attempt,
+                    at: *at,
+                },
+                *attempt,
+                Some(*at),
+            ),
+            Phase::Disconnecting { .. } => (Detail::Closing, 0, None),
+            Phase::Stopped(reason) => (Detail::Stopped(reason.clone()), 0, None),
+        };
+        Snapshot {
+            state: self.state(),
+            detail,
+            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
+            attempt,
+            next_retry_at,
+            last_close: self.last_close.clone(),
+            last_error: self.last_error.clone(),
+            rtt: self.rtt,
+            pending: self.outbox.len(),
+            user_id: self.user_id.clone(),
+            token_expires_at: self.token_expires_at,
+        }
+    }
+
+    // ----- inputs ---------------------------------------------------------
+
+    fn on_token(&mut self, token: Secret, expires_in: Option<Duration>, refreshed: bool) {
+        // A refresh answer ends the cycle; a token from elsewhere only
+        // cancels a backoff (the outstanding request still gets its answer).
+        if refreshed || matches!(self.refresh, Refresh::Backoff { .. }) {
+            self.refresh = Refresh::Idle;
+        }
+        self.token = Some(token.clone());
+        self.token_gen += 1;
+        self.token_lifetime = expires_in.map(ms);
+        self.token_expires_at = self.token_lifetime.map(|l| self.now.saturating_add(l));
+        self.effects.push_back(Effect::StoreToken(token));
+        match self.phase {
+            Phase::Refreshing { attempt } => self.start_attempt(attempt),
+            Phase::Online { .. } => self.send_auth(),
+            _ => {}
+        }
+    }
+
+    fn on_refresh_failed(&mut self, unauthorized: bool, message: String) {
+        let failures = match self.refresh {
+            Refresh::InFlight { failures } | Refresh::Backoff { failures, .. } => failures,
+            Refresh::Idle => 0,
+        };
+        self.refresh = Refresh::Idle;
+        if matches!(self.phase, Phase::Stopped(StopReason::AuthFailed(_))) {
+            return;
+        }
+        if unauthorized {
+            self.close_socket(1000, "Signed out");
+            self.fail_auth(AuthErrorCode::Other("invalid_refresh".into()), message);
+            return;
+        }
+        let expired = self.token.is_none() || self.token_expired();
+        if !expired {
+            let failures = failures.saturating_add(1);
+            let delay = self.config.backoff.delay(failures, &mut self.rng);
+            self.refresh = Refresh::Backoff {
+                at: self.now.saturating_add(ms(delay)),
+                failures,
+            };
+            self.error(ConnectionError::RefreshFailed { message });
+        } else if self.is_active() {
+            self.close_socket(1000, "Token expired");
+            self.fail_auth(AuthErrorCode::ExpiredToken, message);
+        } else {
+            // Not trying to connect: the next attempt refreshes first.
+            self.error(ConnectionError::RefreshFailed { message });
+        }
+    }
+
+    fn on_connect(&mut self) {
+        match self.phase {
+            Phase::Refreshing { .. }
+            | Phase::Opening { .. }
+            | Phase::Authenticating { .. }
+            | Phase::Online { .. } => {}
+            Phase::Initial
+            | Phase::Waiting { .. }
+            | Phase::Disconnecting { .. }
+            | Phase::Stopped(_) => {
+                // A connect from DISCONNECTING abandons the closing socket;
+                // the driver replaces it on OpenSocket.
+                self.start_attempt(0);
+            }
+        }
+    }
+
+    fn on_disconnect(&mut self) {
+        match self.phase {
+            Phase::Opening { .. } | Phase::Authenticating { .. } | Phase::Online { .. } => {
+                self.close_socket(1000, "Client disconnect");
+                let deadline = self.now.saturating_add(ms(self.config.keepalive.timeout));
+                self.set_phase(Phase::Disconnecting { deadline });
+            }
+            Phase::Disconnecting { .. } => {}
+            Phase::Initial
+            | Phase::Refreshing { .. }
+            | Phase::Waiting { .. }
+            | Phase::Stopped(_) => {
+                self.set_phase(Phase::Stopped(StopReason::Manual));
+            }
+        }
+    }
+
+    fn on_opened(&mut self) {
+        if let Phase::Opening { attempt, deadline } = self.phase {
+            self.set_phase(Phase::Authenticating { attempt, deadline });
+            self.send_auth();
+        }
+    }
+
+    fn on_closed(&mut self, code: u16, reason: String) {
+        match self.phase {
+            Phase::Disconnecting { .. } => {
+                self.record_close(code, reason);
+                self.set_phase(Phase::Stopped(StopReason::Manual));
+            }
+            Phase::Opening { attempt, .. } | Phase::Authenticating { attempt, .. } => {
+                self.socket_lost(attempt, code, reason);
+            }
+            Phase::Online { .. } => self.socket_lost(0, code, reason),
+            // No socket of ours: a late close of an abandoned one.
+            _ => {}
+        }
+    }
+
+    fn socket_lost(&mut self, attempt: u32, code: u16, reason: String) {
+        self.record_close(code, reason.clone());
+        if close_code::is_final(code) {
+            let code_name = match code {
+                close_code::UNAUTHORIZED => "unauthorized",
+                close_code::FORBIDDEN => "forbidden",
+                _ => "policy_violation",
+            };
+            let message = if reason.is_empty() {
+                format!("the server closed the socket with {code}")
+            } else {
+                reason
+            };
+            self.fail_auth(AuthErrorCode::Other(code_name.into()), message);
+        } else {
+            if code == close_code::TOO_BIG {
+                self.error(ConnectionError::MessageTooBig);
+            }
+            self.retry_later(attempt);
+        }
+    }
+
+    fn on_online(&mut self) {
+        self.network_online = true;
+        match self.phase {
+            Phase::Waiting { .. }
+            | Phase::Stopped(StopReason::Offline | StopReason::GaveUp { .. }) => {
+                self.start_attempt(0);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_offline(&mut self) {
+        self.network_online = false;
+        match self.phase {
+            Phase::Opening { .. }
+            | Phase::Authenticating { .. }
+            | Phase::Online { .. }
+            | Phase::Refreshing { .. }
+            | Phase::Waiting { .. } => {
+                self.close_socket(1000, "Network offline");
+                self.set_phase(Phase::Stopped(StopReason::Offline));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_visible(&mut self) {
+        match &mut self.phase {
+            Phase::Online { ping, .. } => {
+                let probe = self.config.keepalive.probe_timeout;
+                let deadline = self.now.saturating_add(ms(probe));
+                match ping {
+                    Some(out) => {
+                        if deadline < out.deadline {
+                            out.deadline = deadline;
+                            out.timeout = probe;
+                        }
+                    }
+                    None => self.send_ping(probe),
+                }
+            }
+            Phase::Waiting { attempt, .. } => {
+                let attempt = *attempt;
+                self.start_attempt(attempt);
+            }
+            Phase::Stopped(StopReason::GaveUp { .. }) if self.network_online => {
+                self.start_attempt(0);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_destroy(&mut self) {
+        self.close_socket(1000, "Client disconnect");
+        self.set_phase(Phase::Stopped(StopReason::Destroyed));
+        self.fail_pending(&SendError::Destroyed);
+    }
+
+    fn on_frame(&mut self, text: &str) {
+        if !self.has_socket() || matches!(self.phase, Phase::Disconnecting { .. }) {
+            return; // a frame of a socket we no longer listen to
+        }
+        let message = match ServerMessage::decode_with_limit(text, self.config.max_frame_bytes) {
+            Ok(message) => message,
+            Err(err) => return self.error(ConnectionError::Decode(err)),
+        };
+        let online = matches!(self.phase, Phase::Online { .. });
+        match message {
+            ServerMessage::AuthSuccess(ok) if self.is_socket_open() => {
+                self.on_auth_success(ok);
+            }
+            ServerMessage::AuthError(err) if self.is_socket_open() => {
+                self.close_socket(1000, "Authentication failed");
+                self.fail_auth(err.code, err.message);
+            }
+            other if !online => {
+                let kind = other_kind(&other);
+                self.error(ConnectionError::NotAuthenticated { kind });
+            }
+            ServerMessage::Pong(pong) => self.on_pong(pong.seq),
+            ServerMessage::Notification(n) => {
+                if self.last_seq.is_none_or(|last| n.seq > last) {
+                    self.last_seq = Some(n.seq);
+                    self.emit(Event::Notification(n));
+                }
+            }
+            ServerMessage::Ack(ack) => {
+                if let Some(id) = self.outbox.ack(&ack.id) {
+                    self.emit(Event::Ack { id });
+                }
+            }
+            ServerMessage::Error(err) => self.error(ConnectionError::Server {
+                code: err.code,
+                message: err.message,
+            }),
+            other => {
+                let kind = other_kind(&other);
+                self.error(ConnectionError::Decode(
+                    tether_protocol::DecodeError::UnknownType(kind),
+                ));
+            }
+        }
+    }
+
+    fn on_auth_success(&mut self, ok: tether_protocol::AuthSuccess) {
+        let answered_gen = self.auths_in_flight.pop_front();
+        if answered_gen == Some(self.token_gen) {
+            let lifetime = parse_rfc3339(&ok.expires_at)
+                .zip(parse_rfc3339(&ok.authenticated_at))
+                .map(|(exp, at)| u64::try_from(exp.saturating_sub(at)).unwrap_or(0));
+            if let Some(lifetime) = lifetime {
+                self.token_lifetime = Some(lifetime);
+                self.token_expires_at = Some(self.now.saturating_add(lifetime));
+            }
+        }
+        if self.seq_user.as_deref() != Some(ok.user_id.as_str()) {
+            self.last_seq = None;
+            self.seq_user = Some(ok.user_id.clone());
+        }
+        self.resume = true;
+        self.user_id = Some(ok.user_id.clone());
+        let reauth = matches!(self.phase, Phase::Online { .. });
+        self.emit(Event::AuthSuccess {
+            user_id: ok.user_id.clone(),
+            expires_at: self.token_expires_at.unwrap_or(0),
+            reauth,
+        });
+        if !reauth {
+            let interval = ms(self.config.keepalive.interval);
+            self.set_phase(Phase::Online {
+                since: self.now,
+                next_ping_at: self.now.saturating_add(interval),
+                ping: None,
+            });
+            self.emit(Event::Connected {
+                user_id: ok.user_id,
+            });
+            let frames: Vec<String> = self.outbox.frames().map(str::to_owned).collect();
+            self.effects
+                .extend(frames.into_iter().map(Effect::SendFrame));
+        }
+        // A newer token arrived while this auth was in flight: use it.
+        if self.auths_in_flight.is_empty() && answered_gen.is_some_and(|g| g != self.token_gen) {
+            self.send_auth();
+        }
+    }
+
+    fn on_pong(&mut self, seq: u64) {
+        let Phase::Online {
+            next_ping_at, ping, ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let Some(out) = ping.filter(|out| out.seq == seq) else {
+            return; // stale or unsolicited
+        };
+        *ping = None;
+        *next_ping_at = out
+            .sent_at
+            .saturating_add(ms(self.config.keepalive.interval));
+        let rtt = Duration::from_millis(self.now.saturating_sub(out.sent_at));
+        self.rtt = Some(rtt);
+        self.emit(Event::Pong { rtt });
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    fn next_due(&self) -> Option<(Millis, Due)> {
+        let phase = match &self.phase {
+            Phase::Opening { deadline, .. } | Phase::Authenticating { deadline, .. } => {
+                Some((*deadline, Due::ConnectTimeout))
+            }
+            Phase::Online {
+                ping: Some(out), ..
+            } => Some((out.deadline, Due::PongTimeout)),
+            Phase::Online {
+                next_ping_at,
+                ping: None,
+                ..
+            } => Some((*next_ping_at, Due::Ping)),
+            Phase::Waiting { at, .. } => Some((*at, Due::Retry)),
+            Phase::Disconnecting { deadline } => Some((*deadline, Due::CloseTimeout)),
+            Phase::Initial | Phase::Refreshing { .. } | Phase::Stopped(_) => None,
+        };
+        let refresh = self
+            .refresh_due()
+            .filter(|_| self.is_active())
+            .map(|at| (at, Due::Refresh));
+        match (phase, refresh) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn refresh_due(&self) -> Option<Millis> {
+        match self.refresh {
+            Refresh::InFlight { .. } => None,
+            Refresh::Backoff { at, .. } => Some(at),
+            Refresh::Idle => {
+                self.token.as_ref()?;
+                let expires_at = self.token_expires_at?;
+                let mut lead = ms(self.config.refresh_lead);
+                if let Some(lifetime) = self.token_lifetime {
+                    lead = lead.min(lifetime / 2);
+                }
+                Some(expires_at.saturating_sub(lead))
+            }
+        }
+    }
+
+    /// Fires every due deadline, earliest first.
+    fn run_timers(&mut self) {
+        for _ in 0..64 {
+            match self.next_due() {
+                Some((at, due)) if at <= self.now => self.fire(due),
+                _ => return,
+            }
+        }
+    }
+
+    fn fire(&mut self, due: Due) {
+        match (due, self.phase.clone()) {
+            (Due::ConnectTimeout, Phase::Opening { attempt, .. })
+            | (Due::ConnectTimeout, Phase::Authenticating { attempt, .. }) => {
+                let after = self.config.connect_timeout;
+                self.error(ConnectionError::ConnectTimeout { after });
+                self.close_socket(CLOSE_TIMEOUT, "Connect timeout");
+                self.retry_later(attempt);
+            }
+            (
+                Due::PongTimeout,
+                Phase::Online {
+                    ping: Some(out), ..
+                },
+            ) => {
+                self.error(ConnectionError::KeepaliveTimeout { after: out.timeout });
+                self.close_socket(CLOSE_TIMEOUT, "Keepalive timeout");
+                self.retry_later(0);
+            }
+            (Due::Ping, Phase::Online { .. }) => self.send_ping(self.config.keepalive.timeout),
+            (Due::Retry, Phase::Waiting { attempt, .. }) => self.start_attempt(attempt),
+            (Due::CloseTimeout, Phase::Disconnecting { .. }) => {
+                self.set_phase(Phase::Stopped(StopReason::Manual));
+            }
+            (Due::Refresh, _) => {
+                let failures = match self.refresh {
+                    Refresh::Backoff { failures, .. } => failures,
+                    _ => 0,
+                };
+                self.refresh = Refresh::InFlight { failures };
+                self.effects.push_back(Effect::RefreshToken);
+            }
+            // `next_due` only yields dues that fit the phase.
+            _ => {}
+        }
+    }
+
+    fn sync_timer(&mut self) {
+        let deadline = self.deadline();
+        if deadline != self.timer {
+            self.timer = deadline;
+            self.effects.push_back(Effect::SetTimer(deadline));
+        }
+    }
+
+    // ----- transitions ----------------------------------------------------
+
+    /// Opens a socket for this attempt, refreshing an expired token first.
+    fn start_attempt(&mut self, attempt: u32) {
+        if self.token.is_none() {
+            return self.fail_auth(
+                AuthErrorCode::MissingToken,
+                "no access token; sign in".into(),
+            );
+        }
+        if self.token_expired() {
+            if !matches!(self.refresh, Refresh::InFlight { .. }) {
+                self.refresh = Refresh::InFlight { failures: 0 };
+                self.effects.push_back(Effect::RefreshToken);
+            }
+            return self.set_phase(Phase::Refreshing { attempt });
+        }
+        let token = self.token.as_ref().map(Secret::expose);
+        let token = token.filter(|_| self.config.token_in_query);
+        let url = SocketUrl::new(&self.config.url, token);
+        self.auths_in_flight.clear();
+        self.effects.push_back(Effect::OpenSocket { url });
+        let deadline = self.now.saturating_add(ms(self.config.connect_timeout));
+        self.set_phase(Phase::Opening { attempt, deadline });
+    }
+
+    /// The socket is gone (or was abandoned): schedule the next attempt, or
+    /// give up.
+    fn retry_later(&mut self, failed_attempt: u32) {
+        if !self.network_online {
+            return self.set_phase(Phase::Stopped(StopReason::Offline));
+        }
+        let attempt = failed_attempt.saturating_add(1);
+        if !self.config.backoff.allows(attempt) {
+            self.set_phase(Phase::Stopped(StopReason::GaveUp {
+                attempts: failed_attempt,
+            }));
+            self.emit(Event::ReconnectFailed {
+                attempts: failed_attempt,
+            });
+            return self.fail_pending(&SendError::GaveUp);
+        }
+        let delay = self.config.backoff.delay(attempt, &mut self.rng);
+        let at = self.now.saturating_add(ms(delay));
+        self.set_phase(Phase::Waiting { attempt, at });
+        self.emit(Event::ReconnectScheduled { attempt, delay, at });
+    }
+
+    /// Final authentication failure: forget the token, go to the login
+    /// route, fail pending messages. The caller has closed the socket.
+    fn fail_auth(&mut self, code: AuthErrorCode, message: String) {
+        self.token = None;
+        self.token_gen += 1;
+        self.token_expires_at = None;
+        self.token_lifetime = None;
+        if matches!(self.refresh, Refresh::Backoff { .. }) {
+            self.refresh = Refresh::Idle;
+        }
+        self.resume = false;
+        self.set_phase(Phase::Stopped(StopReason::AuthFailed(code.clone())));
+        self.effects.push_back(Effect::ClearToken);
+        self.effects
+            .push_back(Effect::Navigate(self.config.login_route.clone()));
+        self.emit(Event::AuthError { code, message });
+        self.fail_pending(&SendError::AuthFailed);
+    }
+
+    fn fail_pending(&mut self, error: &SendError) {
+        let ids: Vec<MessageId> = self.outbox.drain().collect();
+        for id in ids {
+            self.emit(Event::SendFailed {
+                id,
+                error: error.clone(),
+            });
+        }
+    }
+
+    /// Closes the socket the machine holds, if any (not one that is already
+    /// closing), recording the close. The caller changes the phase next.
+    fn close_socket(&mut self, code: u16, reason: &str) {
+        if matches!(
+            self.phase,
+            Phase::Opening { .. } | Phase::Authenticating { .. } | Phase::Online { .. }
+        ) {
+            self.effects.push_back(Effect::CloseSocket {
+                code,
+                reason: reason.to_owned(),
+            });
+            self.record_close(code, reason.to_owned());
+        }
+    }
+
+    fn record_close(&mut self, code: u16, reason: String) {
+        let close = CloseInfo { code, reason };
+        self.last_close = Some(close.clone());
+        self.emit(close.into());
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+        let to = public_state(&self.phase);
+        if to != self.announced {
+            let from = std::mem::replace(&mut self.announced, to);
+            self.emit(Event::StateChanged { from, to });
+        }
+    }
+
+    fn send_auth(&mut self) {
+        let last_seq = if self.resume { self.last_seq } else { None };
+        let frame = ClientMessage::Auth(Auth {
+            token: self.token.clone(),
+            last_seq,
+        });
+        self.auths_in_flight.push_back(self.token_gen);
+        self.effects.push_back(Effect::SendFrame(frame.encode()));
+    }
+
+    fn send_ping(&mut self, timeout: Duration) {
+        self.ping_seq += 1;
+        let seq = self.ping_seq;
+        let now = self.now;
+        if let Phase::Online { ping, .. } = &mut self.phase {
+            *ping = Some(PingOut {
+                seq,
+                sent_at: now,
+                deadline: now.saturating_add(ms(timeout)),
+                timeout,
+            });
+            let frame = ClientMessage::Ping(Ping { seq }).encode();
+            self.effects.push_back(Effect::SendFrame(frame));
+        }
+    }
+
+    fn error(&mut self, error: ConnectionError) {
+        self.last_error = Some(error.clone());
+        self.emit(Event::Error(error));
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.effects.push_back(Effect::Emit(event));
+    }
+
+    // ----- queries --------------------------------------------------------
+
+    fn token_expired(&self) -> bool {
+        self.token_expires_at.is_some_and(|at| at <= self.now)
+    }
+
+    fn has_socket(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Opening { .. }
+                | Phase::Authenticating { .. }
+                | Phase::Online { .. }
+                | Phase::Disconnecting { .. }
+        )
+    }
+
+    /// Whether the socket is open and has sent `auth`.
+    fn is_socket_open(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Authenticating { .. } | Phase::Online { .. }
+        )
+    }
+
+    /// Whether the machine is trying to be connected.
+    fn is_active(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Refreshing { .. }
+                | Phase::Opening { .. }
+                | Phase::Authenticating { .. }
+                | Phase::Online { .. }
+                | Phase::Waiting { .. }
+        )
+    }
+
+    fn is_destroyed(&self) -> bool {
+        matches!(self.phase, Phase::Stopped(StopReason::Destroyed))
+    }
+}
+
+fn public_state(phase: &Phase) -> ConnectionState {
+    match phase {
+        Phase::Initial => ConnectionState::Initial,
+        Phase::Refreshing { .. } | Phase::Opening { .. } | Phase::Authenticating { .. } => {
+            ConnectionState::Connecting
+        }
+        Phase::Online { .. } => ConnectionState::Connected,
+        Phase::Disconnecting { .. } => ConnectionState::Disconnecting,
+        Phase::Waiting { .. } | Phase::Stopped(_) => ConnectionState::Disconnected,
+    }
+}
+
+fn other_kind(message: &ServerMessage) -> String {
+    match message {
+        ServerMessage::AuthSuccess(_) => "auth_success",
+        ServerMessage::AuthError(_) => "auth_error",
+        ServerMessage::Pong(_) => "pong",
+        ServerMessage::Notification(_) => "notification",
+        ServerMessage::Ack(_) => "ack",
+        ServerMessage::Error(_) => "error",
+        _ => "unknown",
+    }
+    .to_owned()
+}

@@ -1,0 +1,13 @@
+//! Native tests of the connection machine on a virtual clock, one module per concept.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod auth;
+mod bad_input;
+mod hygiene;
+mod keepalive;
+mod lifecycle;
+mod outbox;
+mod reconnect;
+mod refresh;

@@ -1,0 +1,232 @@
+//! Dev-only admin routes (`--dev`): test users, fault injection, and views of
+//! the server's state. Each fault takes an optional `username` that scopes it
+//! to one user, so parallel tests do not disturb each other.
+
+use crate::AppState;
+use crate::error::{ApiFailure, parse_json};
+use crate::registry::Outbound;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The admin routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/connections", get(connections))
+        .route("/api/admin/received", get(received))
+        .route("/api/admin/users", post(create_user))
+        .route("/api/admin/drop-sockets", post(drop_sockets))
+        .route("/api/admin/withhold-pongs", post(withhold_pongs))
+        .route("/api/admin/refuse-sockets", post(refuse_sockets))
+        .route("/api/admin/expire-tokens", post(expire_tokens))
+        .route("/api/admin/notify", post(notify))
+        .route("/api/admin/flood", post(flood))
+        .route("/api/admin/close", post(close))
+        .route("/api/admin/raw", post(raw))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Scoped {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    seconds: Option<f64>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    count: Option<u64>,
+    #[serde(default)]
+    code: Option<u16>,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// Parses an optional JSON body (empty = `{}`).
+fn scoped(body: &[u8]) -> Result<Scoped, ApiFailure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Scoped::default());
+    }
+    parse_json(body)
+}
+
+/// The user id of the scope (`None` = everyone); 404 for an unknown name.
+fn scope_user(state: &AppState, scoped: &Scoped) -> Result<Option<Uuid>, ApiFailure> {
+    match &scoped.username {
+        None => Ok(None),
+        Some(name) => state
+            .accounts
+            .by_name(name)
+            .map(|u| Some(u.id))
+            .ok_or(ApiFailure::UnknownUser),
+    }
+}
+
+fn seconds(scoped: &Scoped) -> Result<Duration, ApiFailure> {
+    let secs = scoped
+        .seconds
+        .ok_or_else(|| ApiFailure::BadRequest("`seconds` is required".into()))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| ApiFailure::BadRequest("`seconds` must be a non-negative number".into()))
+}
+
+async fn connections(State(state): State<AppState>) -> Response {
+    Json(state.registry.list()).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ReceivedQuery {
+    user: String,
+}
+
+async fn received(
+    State(state): State<AppState>,
+    Query(query): Query<ReceivedQuery>,
+) -> Result<Response, ApiFailure> {
+    let user = state
+        .accounts
+        .by_name(&query.user)
+        .ok_or(ApiFailure::UnknownUser)?;
+    let (count, items) = state.inbox.applied(user.id);
+    Ok(Json(json!({"user": user.username, "count": count, "items": items})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct NewUser {
+    username: String,
+    password: tether_protocol::Secret,
+}
+
+async fn create_user(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let new: NewUser = parse_json(&body)?;
+    let accounts_state = state.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        accounts_state
+            .accounts
+            .create(&new.username, new.password.expose())
+    })
+    .await
+    .expect("the hashing task does not panic");
+    match created {
+        Ok(user) => Ok((
+            StatusCode::CREATED,
+            Json(json!({"id": user.id, "username": user.username})),
+        )
+            .into_response()),
+        Err(crate::accounts::CreateUserError::Exists) => Err(ApiFailure::Conflict),
+        Err(err) => Err(ApiFailure::BadRequest(err.to_string())),
+    }
+}
+
+async fn drop_sockets(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let dropped = state.registry.send_to(user, &Outbound::Drop);
+    Ok(Json(json!({"dropped": dropped})).into_response())
+}
+
+async fn withhold_pongs(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    state.faults.withhold_pongs.set(user, seconds(&scoped)?);
+    Ok(Json(json!({"ok": true})).into_response())
+}
+
+async fn refuse_sockets(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    state.faults.refuse_sockets.set(user, seconds(&scoped)?);
+    Ok(Json(json!({"ok": true})).into_response())
+}
+
+async fn expire_tokens(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    state.sessions.expire_tokens(user);
+    let closed = state.registry.send_to(user, &Outbound::Expired);
+    Ok(Json(json!({"closed": closed})).into_response())
+}
+
+async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let title = scoped.title.as_deref().unwrap_or("Notification");
+    let text = scoped.body.as_deref().unwrap_or("");
+    let notified = match user {
+        Some(user) => {
+            state.feeds.publish(user, title, text);
+            1
+        }
+        None => state.broadcast(title, text),
+    };
+    Ok(Json(json!({"notified": notified})).into_response())
+}
+
+async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?
+        .ok_or_else(|| ApiFailure::BadRequest("`username` is required".into()))?;
+    let count = scoped.count.unwrap_or(1_000);
+    let mut last_seq = 0;
+    for i in 0..count {
+        last_seq = state
+            .feeds
+            .publish(user, "flood", &format!("#{}", i + 1))
+            .seq;
+        if i % 1_000 == 999 {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
+}
+
+async fn close(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let code = scoped.code.unwrap_or(tether_protocol::close_code::NORMAL);
+    // Codes a close frame may carry (RFC 6455 §7.4).
+    let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if !sendable {
+        return Err(ApiFailure::BadRequest(format!(
+            "close code {code} cannot be sent in a close frame"
+        )));
+    }
+    let closed = state.registry.send_to(
+        user,
+        &Outbound::Close {
+            code,
+            reason: scoped.reason.unwrap_or_default(),
+        },
+    );
+    Ok(Json(json!({"closed": closed})).into_response())
+}
+
+/// `POST /api/admin/raw {"text", "username"?}`: sends `text` verbatim as a
+/// text frame to the matching authenticated sockets, so client tests can see
+/// how they handle malformed frames and unknown types.
+async fn raw(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let text = scoped
+        .text
+        .ok_or_else(|| ApiFailure::BadRequest("`text` is required".into()))?;
+    let sent = state.registry.send_to(user, &Outbound::Frame(text.into()));
+    Ok(Json(json!({"sent": sent})).into_response())
+}

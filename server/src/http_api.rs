@@ -1,0 +1,156 @@
+//! The public HTTP routes: login, refresh, logout, notifications, health and
+//! the socket upgrade.
+
+use crate::AppState;
+use crate::accounts::LoginOutcome;
+use crate::auth::Issued;
+use crate::error::{ApiFailure, parse_json};
+use crate::registry::Outbound;
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tether_protocol::{
+    LOGIN_PATH, LOGOUT_PATH, LoginRequest, NOTIFICATIONS_PATH, NewNotification, REFRESH_COOKIE,
+    REFRESH_PATH, Secret, TokenResponse, WS_PATH,
+};
+
+/// Lifetime of the refresh cookie.
+pub const REFRESH_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
+
+/// The public routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(LOGIN_PATH, post(login))
+        .route(REFRESH_PATH, post(refresh))
+        .route(LOGOUT_PATH, post(logout))
+        .route(NOTIFICATIONS_PATH, post(create_notification))
+        .route("/api/health", get(|| async { "ok" }))
+        .route(WS_PATH, get(crate::socket::upgrade))
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The value of the `refresh_token` cookie.
+pub fn refresh_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
+    let secure = if state.config.secure_cookie {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{REFRESH_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api/auth; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&cookie).expect("cookie values are base64url and uuids")
+}
+
+fn token_response(state: &AppState, issued: Issued) -> Response {
+    let body = TokenResponse {
+        access_token: Secret::new(issued.access_token),
+        token_type: "Bearer".to_owned(),
+        expires_in: state.sessions.ttl().as_secs(),
+    };
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie_header(state, &issued.refresh, REFRESH_MAX_AGE_SECS),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn login(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let request: LoginRequest = parse_json(&body)?;
+    let accounts_state = state.clone();
+    let username = request.username.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        accounts_state
+            .accounts
+            .login(&request.username, request.password.expose())
+    })
+    .await
+    .expect("the login task does not panic");
+    match outcome {
+        LoginOutcome::Ok(user) => {
+            tracing::info!(user_id = %user.id, "login");
+            Ok(token_response(&state, state.sessions.login(user.id)))
+        }
+        LoginOutcome::Invalid => {
+            tracing::info!(username_len = username.len(), "login failed");
+            Err(ApiFailure::InvalidCredentials)
+        }
+        LoginOutcome::Throttled(retry) => Err(ApiFailure::RateLimited(retry)),
+    }
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
+    let cookie = refresh_cookie(&headers).ok_or(ApiFailure::InvalidRefresh)?;
+    let issued = state
+        .sessions
+        .refresh(cookie)
+        .ok_or(ApiFailure::InvalidRefresh)?;
+    Ok(token_response(&state, issued))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiFailure> {
+    let user = bearer(&headers)
+        .and_then(|token| state.sessions.token_owner(token))
+        .or_else(|| refresh_cookie(&headers).and_then(|c| state.sessions.refresh_owner(c)))
+        .ok_or(ApiFailure::Unauthorized)?;
+    state.sessions.revoke_user(user);
+    let closed = state.registry.send_to(Some(user), &Outbound::Revoked);
+    tracing::info!(user_id = %user, closed, "logout");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
+    Ok(response)
+}
+
+/// The user of a valid (unexpired, unrevoked) bearer token.
+pub fn authenticated_user(state: &AppState, headers: &HeaderMap) -> Result<uuid::Uuid, ApiFailure> {
+    let token = bearer(headers).ok_or(ApiFailure::Unauthorized)?;
+    state
+        .sessions
+        .authenticate(token)
+        .map(|claims| claims.sub)
+        .map_err(|_| ApiFailure::Unauthorized)
+}
+
+async fn create_notification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    let user = authenticated_user(&state, &headers)?;
+    let new: NewNotification = parse_json(&body)?;
+    let notification = state.feeds.publish(user, &new.title, &new.body);
+    Ok((StatusCode::CREATED, Json(notification)).into_response())
+}

@@ -1,0 +1,441 @@
+//! The notification socket: handshake checks, then one task per connection
+//! that authenticates, answers pings and sends, and forwards notifications.
+
+use crate::AppState;
+use crate::registry::Outbound;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::time::Duration;
+use tether_protocol::{
+    Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
+    Pong, Secret, ServerMessage, close_code, error_code,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// The WebSocket library's own message limit: above
+/// [`tether_protocol::MAX_FRAME_BYTES`] so that oversized frames reach the
+/// session and get a `frame_too_large` answer; beyond this the library
+/// closes with 1009.
+pub const LIBRARY_MAX_MESSAGE: usize = 1024 * 1024;
+
+/// How long to wait for the peer's close frame after sending ours.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// `GET /api/ws/notification`: checks the `Origin`, an optional handshake
+/// token (query `token` or `Authorization: Bearer`) and the refuse-sockets
+/// fault, then upgrades.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.config.allowed_origins.allows(o));
+        if !allowed {
+            tracing::info!("socket refused: origin not allowed");
+            return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+        }
+    }
+    let handshake_token = query
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .or_else(|| crate::http_api::bearer(&headers).map(str::to_owned))
+        .map(Secret::new);
+    // An invalid query token is NOT refused with 401 here, although the
+    // contract allows it: browsers hide the status of a failed handshake and
+    // report it as a 1006 close, indistinguishable from a network failure, so
+    // the client would retry in vain. Upgrading and answering the `auth` frame
+    // with `auth_error invalid_token` + 4001 tells it the failure is final.
+    let user = handshake_token
+        .as_ref()
+        .and_then(|t| state.sessions.token_owner(t.expose()));
+    if state.faults.refuse_sockets.is_on(user) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "sockets refused for now").into_response();
+    }
+    ws.max_message_size(LIBRARY_MAX_MESSAGE)
+        .max_frame_size(LIBRARY_MAX_MESSAGE)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| run(state, socket, handshake_token))
+}
+
+/// How a session ends.
+#[derive(Debug)]
+enum Flow {
+    Continue,
+    /// Send a close frame with this code and reason.
+    Close(u16, String),
+    /// Drop the TCP stream without a close frame.
+    Drop,
+    /// The peer is gone or closed.
+    Gone,
+}
+
+#[derive(Debug)]
+struct Authenticated {
+    user_id: Uuid,
+    expires_at: Instant,
+}
+
+#[derive(Debug)]
+enum Phase {
+    AwaitingAuth { deadline: Instant },
+    Authenticated(Authenticated),
+}
+
+/// A token bucket: `rate` frames per second, bursts of `rate`.
+#[derive(Debug)]
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Session {
+    state: AppState,
+    socket: WebSocket,
+    socket_id: u64,
+    outbox: mpsc::UnboundedSender<Outbound>,
+    handshake_token: Option<Secret>,
+    phase: Phase,
+    bucket: Bucket,
+}
+
+/// Unregisters the socket however the task ends (including a panic).
+struct Cleanup {
+    state: AppState,
+    socket_id: u64,
+    user: Option<Uuid>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.state.registry.unregister(self.socket_id);
+        if let Some(user) = self.user {
+            self.state.feeds.unsubscribe(user, self.socket_id);
+        }
+    }
+}
+
+async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>) {
+    let socket_id = state.next_socket_id();
+    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let mut cleanup = Cleanup {
+        state: state.clone(),
+        socket_id,
+        user: None,
+    };
+    let deadline = Instant::now() + state.config.auth_timeout;
+    let mut session = Session {
+        bucket: Bucket::new(state.config.frames_per_second),
+        state,
+        socket,
+        socket_id,
+        outbox,
+        handshake_token,
+        phase: Phase::AwaitingAuth { deadline },
+    };
+    tracing::debug!(socket_id, "socket opened");
+    let timer = tokio::time::sleep_until(deadline);
+    tokio::pin!(timer);
+    let flow = loop {
+        let flow = tokio::select! {
+            incoming = session.socket.recv() => match incoming {
+                Some(Ok(message)) => session.on_message(message).await,
+                _ => Flow::Gone,
+            },
+            Some(out) = inbox.recv() => session.on_outbound(out).await,
+            () = &mut timer => session.on_timer().await,
+        };
+        if let Phase::Authenticated(a) = &session.phase {
+            cleanup.user = Some(a.user_id);
+        }
+        if !matches!(flow, Flow::Continue) {
+            break flow;
+        }
+        let deadline = match &session.phase {
+            Phase::AwaitingAuth { deadline } => *deadline,
+            Phase::Authenticated(a) => a.expires_at,
+        };
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+    };
+    tracing::debug!(socket_id, ?flow, "socket closing");
+    match flow {
+        Flow::Close(code, reason) => session.close(code, reason).await,
+        Flow::Drop | Flow::Gone | Flow::Continue => {}
+    }
+}
+
+impl Session {
+    async fn send(&mut self, message: ServerMessage) -> Flow {
+        self.send_raw(Utf8Bytes::from(message.encode())).await
+    }
+
+    async fn send_raw(&mut self, frame: Utf8Bytes) -> Flow {
+        match self.socket.send(Message::Text(frame)).await {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Gone,
+        }
+    }
+
+    async fn error(&mut self, code: &str, message: impl Into<String>) -> Flow {
+        self.send(ServerMessage::Error(ErrorPayload {
+            code: code.to_owned(),
+            message: message.into(),
+        }))
+        .await
+    }
+
+    /// Sends `auth_error` and asks for a 4001 close.
+    async fn fail(&mut self, code: AuthErrorCode, message: &str) -> Flow {
+        let reason = code.as_str().to_owned();
+        match self
+            .send(ServerMessage::AuthError(AuthError {
+                code,
+                message: message.to_owned(),
+            }))
+            .await
+        {
+            Flow::Continue => Flow::Close(close_code::UNAUTHORIZED, reason),
+            other => other,
+        }
+    }
+
+    async fn close(mut self, code: u16, mut reason: String) {
+        if reason.len() > 120 {
+            let mut end = 120;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        // Wait for the peer's close (reading what it still sends) so that
+        // unread data does not turn our FIN into a reset that loses the frame.
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
+    }
+
+    async fn on_timer(&mut self) -> Flow {
+        match self.phase {
+            Phase::AwaitingAuth { .. } => {
+                self.fail(
+                    AuthErrorCode::AuthTimeout,
+                    "no auth frame arrived within the auth timeout",
+                )
+                .await
+            }
+            Phase::Authenticated(_) => {
+                self.fail(AuthErrorCode::ExpiredToken, "the access token expired")
+                    .await
+            }
+        }
+    }
+
+    async fn on_outbound(&mut self, out: Outbound) -> Flow {
+        match out {
+            Outbound::Frame(frame) => self.send_raw(frame).await,
+            Outbound::Revoked => {
+                self.fail(AuthErrorCode::Revoked, "the session was signed out")
+                    .await
+            }
+            Outbound::Expired => {
+                self.fail(AuthErrorCode::ExpiredToken, "the access token expired")
+                    .await
+            }
+            Outbound::Close { code, reason } => Flow::Close(code, reason),
+            Outbound::Drop => Flow::Drop,
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(text) => Some(text),
+            Message::Binary(_) => None,
+            Message::Close(_) => return Flow::Gone,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        if !self.bucket.take() {
+            return self
+                .error(error_code::RATE_LIMITED, "too many frames, slow down")
+                .await;
+        }
+        let authenticated = matches!(self.phase, Phase::Authenticated(_));
+        let Some(text) = text else {
+            if !authenticated {
+                return self.not_authenticated().await;
+            }
+            return self
+                .error(
+                    error_code::UNSUPPORTED_DATA,
+                    "binary frames are not supported; send JSON text",
+                )
+                .await;
+        };
+        let decoded = match ClientMessage::decode(text.as_str()) {
+            Ok(message) => message,
+            Err(DecodeError::InvalidPayload { kind, .. }) if kind == "auth" => {
+                return self.on_auth(lenient_auth(text.as_str())).await;
+            }
+            Err(_) if !authenticated => return self.not_authenticated().await,
+            Err(err) => return self.error(err.code(), err.to_string()).await,
+        };
+        match decoded {
+            ClientMessage::Auth(auth) => self.on_auth(Some(auth)).await,
+            _ if !authenticated => self.not_authenticated().await,
+            ClientMessage::Ping(ping) => {
+                let user = self.user();
+                if self.state.faults.withhold_pongs.is_on(user) {
+                    return Flow::Continue;
+                }
+                self.send(ServerMessage::Pong(Pong { seq: ping.seq })).await
+            }
+            ClientMessage::Send(outgoing) => {
+                let user = self.user().expect("authenticated");
+                let applied = self.state.inbox.apply(user, &outgoing.id, outgoing.body);
+                tracing::debug!(socket_id = self.socket_id, applied, "send frame");
+                self.send(ServerMessage::Ack(Ack { id: outgoing.id })).await
+            }
+            _ => {
+                self.error(error_code::UNKNOWN_TYPE, "unknown frame type")
+                    .await
+            }
+        }
+    }
+
+    fn user(&self) -> Option<Uuid> {
+        match &self.phase {
+            Phase::Authenticated(a) => Some(a.user_id),
+            Phase::AwaitingAuth { .. } => None,
+        }
+    }
+
+    async fn not_authenticated(&mut self) -> Flow {
+        self.fail(
+            AuthErrorCode::NotAuthenticated,
+            "the first frame must be `auth`",
+        )
+        .await
+    }
+
+    /// `auth` (first or in place). `None`: the payload had a token of the
+    /// wrong shape.
+    async fn on_auth(&mut self, auth: Option<Auth>) -> Flow {
+        let Some(auth) = auth else {
+            return self
+                .fail(AuthErrorCode::InvalidToken, "the token is malformed")
+                .await;
+        };
+        let token = auth
+            .token
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.handshake_token.clone());
+        let Some(token) = token else {
+            return self
+                .fail(AuthErrorCode::MissingToken, "no token in the auth frame")
+                .await;
+        };
+        let claims = match self.state.sessions.authenticate(token.expose()) {
+            Ok(claims) => claims,
+            Err(failure) => return self.fail(failure.code(), &failure.to_string()).await,
+        };
+        let Some(user) = self.state.accounts.by_id(claims.sub) else {
+            return self.fail(AuthErrorCode::InvalidToken, "unknown user").await;
+        };
+        let now_ms = crate::now_ms();
+        let exp_ms = claims.exp.saturating_mul(1000);
+        let authenticated_at = tether_protocol::time::format_rfc3339(now_ms);
+        let expires_at =
+            Instant::now() + Duration::from_millis(u64::try_from(exp_ms - now_ms).unwrap_or(0));
+        let previous = self.user();
+        self.phase = Phase::Authenticated(Authenticated {
+            user_id: user.id,
+            expires_at,
+        });
+        self.state.registry.register(
+            self.socket_id,
+            user.id,
+            &user.username,
+            authenticated_at.clone(),
+            self.outbox.clone(),
+        );
+        let flow = self
+            .send(ServerMessage::AuthSuccess(AuthSuccess {
+                user_id: user.id.to_string(),
+                authenticated_at,
+                expires_at: tether_protocol::time::format_rfc3339(exp_ms),
+            }))
+            .await;
+        if previous != Some(user.id) {
+            if let Some(previous) = previous {
+                self.state.feeds.unsubscribe(previous, self.socket_id);
+            }
+            // Replay goes into the outbox ahead of any live notification.
+            let replayed =
+                self.state
+                    .feeds
+                    .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox);
+            tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed, "authenticated");
+        }
+        flow
+    }
+}
+
+/// An `auth` frame whose payload did not decode: without any `token` /
+/// `access_token` it counts as an auth without token (`missing_token`, or
+/// the handshake token); with one of the wrong type, `None` (`invalid_token`).
+fn lenient_auth(text: &str) -> Option<Auth> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let payload = value.get("payload");
+    let has_token = payload.is_some_and(|p| {
+        p.get("token").is_some_and(|t| !t.is_null())
+            || p.get("access_token").is_some_and(|t| !t.is_null())
+    });
+    (!has_token).then_some(Auth {
+        token: None,
+        last_seq: None,
+    })
+}
