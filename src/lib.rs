@@ -60,9 +60,10 @@ pub use events::{Event, EventKind, EventStream, Subscription};
 pub use manager::{
     ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
 };
-pub use options::{Backoff, ConnectionOptions, Keepalive, Navigate};
+pub use options::{AuthFactory, Backoff, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
-    CloseInfo, ConnectionError, ConnectionState, Detail, MessageId, SendError, Snapshot, StopReason,
+    AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
+    Detail, MessageId, SendError, Snapshot, StopReason,
 };
 pub use tether_protocol::{AuthErrorCode, Notification, Secret};
 

@@ -73,7 +73,7 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
             refresh_url: options.refresh_url.clone(),
             navigate: options.navigate.clone(),
         };
-        let driver = Driver::new(config, settings);
+        let driver = Driver::new(config, (options.auth)(), settings);
         SHARED.with(|s| s.borrow_mut().push((key, Rc::downgrade(&driver))));
         driver.start();
         if options.connect_on_mount {
@@ -125,16 +125,21 @@ pub fn use_connection_event(kind: EventKind, callback: impl Fn(&Event) + 'static
 macro_rules! derived {
     ($($(#[$doc:meta])* $name:ident -> $ty:ty = |$s:ident| $body:expr;)*) => {
         /// One memo per field of the snapshot, created once per provider, so
-        /// a component that reads `state()` only reruns when the state changes.
+        /// a component that reads `state()` only reruns when the state
+        /// changes. They are stored as `Signal`s: converting a memo into a
+        /// `Signal` allocates, so the accessors must not do it per call
+        /// (outside a reactive owner that allocation would never be freed).
         #[derive(Clone, Copy)]
         struct Derived {
-            $($name: Memo<$ty>,)*
+            snapshot: Signal<Snapshot>,
+            $($name: Signal<$ty>,)*
         }
 
         impl Derived {
             fn new(snapshot: RwSignal<Snapshot>) -> Self {
                 Self {
-                    $($name: Memo::new(move |_| snapshot.with(|$s| $body)),)*
+                    snapshot: snapshot.read_only().into(),
+                    $($name: Memo::new(move |_| snapshot.with(|$s| $body)).into(),)*
                 }
             }
         }
@@ -143,7 +148,7 @@ macro_rules! derived {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Signal<$ty> {
-                    self.derived.$name.into()
+                    self.derived.$name
                 }
             )*
         }
@@ -178,7 +183,7 @@ derived! {
 impl ConnectionManager {
     /// Everything at once, as one signal.
     pub fn snapshot(&self) -> Signal<Snapshot> {
-        self.snapshot.read_only().into()
+        self.derived.snapshot
     }
 
     fn with_driver<R>(&self, f: impl FnOnce(&Rc<Driver>) -> R) -> Option<R> {

@@ -2,10 +2,13 @@
 
 use std::rc::Rc;
 use std::time::Duration;
-pub use tether_core::{Backoff, Keepalive};
+pub use tether_core::{AuthHandler, Backoff, Keepalive};
 
 /// A navigation callback: called with the route to go to.
 pub type Navigate = Rc<dyn Fn(&str)>;
+
+/// Makes the [`AuthHandler`] of a new connection.
+pub type AuthFactory = Rc<dyn Fn() -> Box<dyn AuthHandler>>;
 
 /// Options of [`provide_connection_manager`](crate::provide_connection_manager).
 ///
@@ -18,6 +21,10 @@ pub type Navigate = Rc<dyn Fn(&str)>;
 ///     .storage_key("my-app.token")
 ///     .refresh_lead(Duration::from_secs(30));
 /// assert_eq!(options.login_route, "/login");
+///
+/// // A server that speaks the Chanx handshake instead of the contract's:
+/// let chanx = ConnectionOptions::default().auth_handler(tether::ChanxAuth { cookie: false });
+/// assert!(format!("{chanx:?}").contains("ChanxAuth"));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
@@ -59,6 +66,12 @@ pub struct ConnectionOptions {
     /// Connect as soon as the provider mounts (if a token is stored).
     /// Defaults to `true`.
     pub connect_on_mount: bool,
+    /// The wire side of the authentication handshake; set it with
+    /// [`auth_handler`](Self::auth_handler). Defaults to
+    /// [`ContractAuth`](tether_core::ContractAuth), the `auth` frame of
+    /// `shared/PROTOCOL.md`; [`ChanxAuth`](tether_core::ChanxAuth) speaks
+    /// the Chanx server-initiated handshake.
+    pub auth: AuthFactory,
 }
 
 impl Default for ConnectionOptions {
@@ -77,6 +90,7 @@ impl Default for ConnectionOptions {
             outbox_capacity: core.outbox_capacity,
             max_frame_bytes: core.max_frame_bytes,
             connect_on_mount: true,
+            auth: Rc::new(|| Box::new(tether_core::ContractAuth)),
         }
     }
 }
@@ -96,6 +110,7 @@ impl std::fmt::Debug for ConnectionOptions {
             .field("outbox_capacity", &self.outbox_capacity)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("connect_on_mount", &self.connect_on_mount)
+            .field("auth", &(self.auth)())
             .finish()
     }
 }
@@ -140,6 +155,13 @@ setters! {
 }
 
 impl ConnectionOptions {
+    /// Uses `handler` for the authentication handshake, e.g.
+    /// `ChanxAuth { cookie: false }` for a Chanx server.
+    pub fn auth_handler<H: AuthHandler + Clone + 'static>(mut self, handler: H) -> Self {
+        self.auth = Rc::new(move || Box::new(handler.clone()));
+        self
+    }
+
     /// Sets [`navigate`](Self::navigate), e.g. to leptos_router's
     /// `use_navigate()` when you need navigation options.
     pub fn navigate(mut self, navigate: impl Fn(&str) + 'static) -> Self {

@@ -55,16 +55,19 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auth;
 mod backoff;
 mod config;
 mod error;
 mod io;
+pub mod jwt;
 mod machine;
 mod outbox;
 mod rng;
 mod state;
 mod url;
 
+pub use auth::{AuthHandler, AuthOutcome, ChanxAuth, ContractAuth};
 pub use config::{Backoff, Config, Keepalive};
 pub use error::{ConnectionError, SendError};
 pub use io::{Effect, Event, Input};

@@ -1,5 +1,6 @@
 //! The connection machine: [`Connection`].
 
+use crate::auth::{AuthHandler, AuthOutcome, ContractAuth};
 use crate::config::ms;
 use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
@@ -9,9 +10,8 @@ use crate::{
 };
 use std::collections::VecDeque;
 use std::time::Duration;
-use tether_protocol::time::parse_rfc3339;
 use tether_protocol::{
-    Auth, AuthErrorCode, ClientMessage, Outgoing, Ping, Secret, ServerMessage, close_code,
+    AuthErrorCode, ClientMessage, Outgoing, Ping, Secret, ServerMessage, close_code,
 };
 
 /// Close code the machine uses when it abandons a socket after a timeout
@@ -118,12 +118,21 @@ pub struct Connection {
     rtt: Option<Duration>,
     last_close: Option<CloseInfo>,
     last_error: Option<ConnectionError>,
+    /// The wire side of the handshake.
+    auth: Box<dyn AuthHandler>,
 }
 
 impl Connection {
-    /// A machine in state `INITIAL`, with no effects queued.
+    /// A machine in state `INITIAL`, with no effects queued, speaking the
+    /// contract's handshake ([`ContractAuth`]).
     pub fn new(config: Config) -> Self {
+        Self::with_auth(config, Box::new(ContractAuth))
+    }
+
+    /// A machine whose handshake is `auth`'s (see [`crate::auth`]).
+    pub fn with_auth(config: Config, auth: Box<dyn AuthHandler>) -> Self {
         Self {
+            auth,
             rng: SplitMix64::new(config.seed),
             config,
             phase: Phase::Initial,
@@ -303,7 +312,13 @@ impl Connection {
         self.effects.push_back(Effect::StoreToken(token));
         match self.phase {
             Phase::Refreshing { attempt } => self.start_attempt(attempt),
-            Phase::Online { .. } => self.send_auth(),
+            Phase::Online { .. } if self.auth.reauth_in_place() => self.send_auth(),
+            // The handshake cannot take a new token on the open socket:
+            // reconnect with it.
+            Phase::Online { .. } => {
+                self.close_socket(1000, "Re-authenticating");
+                self.start_attempt(0);
+            }
             _ => {}
         }
     }
@@ -480,15 +495,27 @@ impl Connection {
         if !self.has_socket() || matches!(self.phase, Phase::Disconnecting { .. }) {
             return; // a frame of a socket we no longer listen to
         }
+        if !self.auths_in_flight.is_empty()
+            && let Some(outcome) = self.auth.auth_response(text)
+        {
+            return match outcome {
+                AuthOutcome::Accepted { user_id, lifetime } => {
+                    self.on_auth_success(user_id, lifetime);
+                }
+                AuthOutcome::Refused { code, message } => {
+                    self.close_socket(1000, "Authentication failed");
+                    self.fail_auth(code, message);
+                }
+            };
+        }
         let message = match ServerMessage::decode_with_limit(text, self.config.max_frame_bytes) {
             Ok(message) => message,
             Err(err) => return self.error(ConnectionError::Decode(err)),
         };
         let online = matches!(self.phase, Phase::Online { .. });
         match message {
-            ServerMessage::AuthSuccess(ok) if self.is_socket_open() => {
-                self.on_auth_success(ok);
-            }
+            // An answer nobody asked for (no `auth` pending): ignored.
+            ServerMessage::AuthSuccess(_) if online => {}
             ServerMessage::AuthError(err) if self.is_socket_open() => {
                 self.close_socket(1000, "Authentication failed");
                 self.fail_auth(err.code, err.message);
@@ -522,26 +549,23 @@ impl Connection {
         }
     }
 
-    fn on_auth_success(&mut self, ok: tether_protocol::AuthSuccess) {
+    fn on_auth_success(&mut self, user_id: String, lifetime: Option<Duration>) {
         let answered_gen = self.auths_in_flight.pop_front();
-        if answered_gen == Some(self.token_gen) {
-            let lifetime = parse_rfc3339(&ok.expires_at)
-                .zip(parse_rfc3339(&ok.authenticated_at))
-                .map(|(exp, at)| u64::try_from(exp.saturating_sub(at)).unwrap_or(0));
-            if let Some(lifetime) = lifetime {
-                self.token_lifetime = Some(lifetime);
-                self.token_expires_at = Some(self.now.saturating_add(lifetime));
-            }
+        if answered_gen == Some(self.token_gen)
+            && let Some(lifetime) = lifetime.map(ms)
+        {
+            self.token_lifetime = Some(lifetime);
+            self.token_expires_at = Some(self.now.saturating_add(lifetime));
         }
-        if self.seq_user.as_deref() != Some(ok.user_id.as_str()) {
+        if self.seq_user.as_deref() != Some(user_id.as_str()) {
             self.last_seq = None;
-            self.seq_user = Some(ok.user_id.clone());
+            self.seq_user = Some(user_id.clone());
         }
         self.resume = true;
-        self.user_id = Some(ok.user_id.clone());
+        self.user_id = Some(user_id.clone());
         let reauth = matches!(self.phase, Phase::Online { .. });
         self.emit(Event::AuthSuccess {
-            user_id: ok.user_id.clone(),
+            user_id: user_id.clone(),
             expires_at: self.token_expires_at.unwrap_or(0),
             reauth,
         });
@@ -552,9 +576,7 @@ impl Connection {
                 next_ping_at: self.now.saturating_add(interval),
                 ping: None,
             });
-            self.emit(Event::Connected {
-                user_id: ok.user_id,
-            });
+            self.emit(Event::Connected { user_id });
             let frames: Vec<String> = self.outbox.frames().map(str::to_owned).collect();
             self.effects
                 .extend(frames.into_iter().map(Effect::SendFrame));
@@ -688,7 +710,7 @@ impl Connection {
 
     /// Opens a socket for this attempt, refreshing an expired token first.
     fn start_attempt(&mut self, attempt: u32) {
-        if self.token.is_none() {
+        if self.token.is_none() && self.auth.requires_token() {
             return self.fail_auth(
                 AuthErrorCode::MissingToken,
                 "no access token; sign in".into(),
@@ -793,12 +815,10 @@ impl Connection {
 
     fn send_auth(&mut self) {
         let last_seq = if self.resume { self.last_seq } else { None };
-        let frame = ClientMessage::Auth(Auth {
-            token: self.token.clone(),
-            last_seq,
-        });
         self.auths_in_flight.push_back(self.token_gen);
-        self.effects.push_back(Effect::SendFrame(frame.encode()));
+        if let Some(frame) = self.auth.auth_frame(self.token.as_ref(), last_seq) {
+            self.effects.push_back(Effect::SendFrame(frame));
+        }
     }
 
     fn send_ping(&mut self, timeout: Duration) {

@@ -197,7 +197,14 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
     tracing::debug!(socket_id, ?flow, "socket closing");
     match flow {
         Flow::Close(code, reason) => session.close(code, reason).await,
-        Flow::Drop | Flow::Gone | Flow::Continue => {}
+        // The peer closed (or the connection broke): finish the closing
+        // handshake. tungstenite queues the close reply when it reads the
+        // peer's close frame and sends it on the next read; dropping the
+        // socket instead would end the TCP connection without it, and the
+        // browser would see an unclean 1006 (Firefox then delays every
+        // reconnect to this host).
+        Flow::Gone => session.finish_close().await,
+        Flow::Drop | Flow::Continue => {}
     }
 }
 
@@ -289,6 +296,15 @@ impl Session {
             Outbound::Close { code, reason } => Flow::Close(code, reason),
             Outbound::Drop => Flow::Drop,
         }
+    }
+
+    /// Reads until the connection ends, which sends tungstenite's pending
+    /// close reply; bounded by the close linger time.
+    async fn finish_close(&mut self) {
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(_)) = self.socket.recv().await {}
+        })
+        .await;
     }
 
     async fn on_message(&mut self, message: Message) -> Flow {

@@ -64,11 +64,15 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(config: tether_core::Config, settings: Settings) -> Rc<Self> {
+    pub(crate) fn new(
+        config: tether_core::Config,
+        auth: Box<dyn tether_core::AuthHandler>,
+        settings: Settings,
+    ) -> Rc<Self> {
         let snapshot = Connection::new(config.clone()).snapshot();
         Rc::new_cyclic(|this| Driver {
             this: this.clone(),
-            machine: RefCell::new(Connection::new(config)),
+            machine: RefCell::new(Connection::with_auth(config, auth)),
             settings,
             io: RefCell::default(),
             inputs: RefCell::default(),
@@ -132,7 +136,7 @@ impl Driver {
             if e.key().as_deref() == Some(driver.settings.storage_key.as_str())
                 && let Some(token) = e.new_value().filter(|t| !t.is_empty())
             {
-                driver.set_token(Secret::new(token), None);
+                driver.set_stored_token(Secret::new(token));
             }
         }));
         self.io.borrow_mut().listeners = listeners;
@@ -144,8 +148,16 @@ impl Driver {
         if let Some(stored) = storage::load_token(&self.settings.storage_key)
             && self.token.borrow().as_ref() != Some(&stored)
         {
-            self.set_token(stored, None);
+            self.set_stored_token(stored);
         }
+    }
+
+    /// A token from storage has no known lifetime unless it is a JWT, whose
+    /// `exp` lets the core refresh it before connecting (after a reload or a
+    /// long sleep) rather than being refused with `expired_token`.
+    fn set_stored_token(&self, token: Secret) {
+        let expires_in = tether_core::jwt::remaining(token.expose(), now());
+        self.set_token(token, expires_in);
     }
 
     pub(crate) fn set_token(&self, token: Secret, expires_in: Option<std::time::Duration>) {

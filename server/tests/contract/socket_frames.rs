@@ -337,3 +337,16 @@ async fn raw_admin_frames_reach_only_the_scoped_user() {
         .await;
     assert_eq!(missing.status(), 400);
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    // Without the reply the browser sees an unclean 1006 for its own normal
+    // close (and Firefox then delays reconnects to the host).
+    let server = dev().await;
+    let (mut ws, _) = server.authed("alice", "wonderland").await;
+    ws.close(None).await.unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("the server answers the close");
+    assert!(matches!(reply, Some(Ok(Message::Close(_)))), "{reply:?}");
+}

@@ -1,0 +1,96 @@
+//! Reading the `exp` claim of a JWT access token, without verifying it.
+//!
+//! A token loaded from storage (after a reload, or a laptop that slept) has
+//! no known lifetime. If it is a JWT, its `exp` says when it expires, so the
+//! machine can refresh it *before* connecting instead of being refused with
+//! `expired_token` and sending the user to the login page. The claim is only
+//! a scheduling hint: the server still verifies everything.
+
+use std::time::Duration;
+
+/// The `exp` claim of a JWT, in ms since the Unix epoch; `None` when `token`
+/// is not a JWT with a numeric `exp` (opaque tokens are fine, they simply
+/// have no known expiry).
+///
+/// ```
+/// use tether_core::jwt::expires_at;
+/// // {"alg":"HS256"} . {"sub":"u","exp":1700000000} . signature
+/// let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1IiwiZXhwIjoxNzAwMDAwMDAwfQ.c2ln";
+/// assert_eq!(expires_at(token), Some(1_700_000_000_000));
+/// assert_eq!(expires_at("opaque-token"), None);
+/// ```
+pub fn expires_at(token: &str) -> Option<u64> {
+    let mut parts = token.split('.');
+    let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let json = base64url_decode(payload)?;
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        exp: f64,
+    }
+    let claims: Claims = serde_json::from_slice(&json).ok()?;
+    (claims.exp.is_finite() && claims.exp >= 0.0).then_some((claims.exp * 1000.0) as u64)
+}
+
+/// How long `token` has left at `now` (ms since the epoch): zero when its
+/// `exp` has passed, `None` when unknown.
+pub fn remaining(token: &str, now: u64) -> Option<Duration> {
+    expires_at(token).map(|exp| Duration::from_millis(exp.saturating_sub(now)))
+}
+
+fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for c in text.bytes().take_while(|&c| c != b'=') {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_base64url_with_and_without_padding() {
+        assert_eq!(base64url_decode("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(base64url_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64url_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url_decode("a b"), None);
+    }
+
+    #[test]
+    fn remaining_is_zero_once_expired_and_none_for_opaque_tokens() {
+        let token = "e30.eyJleHAiOjEwMH0.x"; // {} . {"exp":100}
+        assert_eq!(expires_at(token), Some(100_000));
+        assert_eq!(remaining(token, 40_000), Some(Duration::from_secs(60)));
+        assert_eq!(remaining(token, 200_000), Some(Duration::ZERO));
+        for opaque in [
+            "",
+            "abc",
+            "a.b",
+            "a.b.c.d",
+            "e30.e30.x",
+            "e30.eyJleHAiOiJzb29uIn0.x",
+        ] {
+            assert_eq!(expires_at(opaque), None, "{opaque}");
+        }
+    }
+}

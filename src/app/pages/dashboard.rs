@@ -1,0 +1,67 @@
+use super::login::replace;
+use crate::app::api;
+use crate::app::components::{ConnectionPanel, Notifications, SendBox, Timeline};
+use crate::app::store::use_store;
+use crate::prelude::*;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::NavigateOptions;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_navigate;
+
+/// `/`: the live dashboard. Not signed in: on to the login page.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    if api::stored_token().is_none() {
+        return view! { <Redirect path="/login" options=replace()/> }.into_any();
+    }
+    let conn = use_connection_manager();
+    let store = use_store();
+    let navigate = use_navigate();
+    let signing_out = RwSignal::new(false);
+
+    let sign_out = move |_| {
+        if signing_out.get_untracked() {
+            return;
+        }
+        signing_out.set(true);
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            let token = api::stored_token();
+            // Close our socket first, so the revocation that follows is not
+            // reported as an authentication failure.
+            conn.disconnect();
+            if let Some(token) = token {
+                api::logout(&token).await;
+            }
+            api::clear_session();
+            store.clear();
+            navigate("/login", NavigateOptions::default());
+        });
+    };
+
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <img src="/favicon.svg" alt="" width="28" height="28"/>
+                <span class="name">"tether"</span>
+                <span class="muted tagline">"self-healing WebSocket demo"</span>
+            </div>
+            <button
+                class="ghost"
+                data-testid="sign-out"
+                on:click=sign_out
+                disabled=move || signing_out.get()
+            >
+                "Sign out"
+            </button>
+        </header>
+        <main class="dashboard">
+            <ConnectionPanel/>
+            <SendBox/>
+            <Notifications/>
+            <Timeline/>
+        </main>
+    }
+    .into_any()
+}
