@@ -177,6 +177,11 @@ impl Server {
     /// Starts `tether-server --addr 127.0.0.1:0 --dev --static-dir <dist>`
     /// and waits for its `listening on` line.
     pub fn start(log_name: &str) -> Result<Self> {
+        Self::start_with(log_name, &[])
+    }
+
+    /// [`start`](Self::start) with extra flags, e.g. `["--token-ttl", "12"]`.
+    pub fn start_with(log_name: &str, extra: &[&str]) -> Result<Self> {
         let binary = env_path("TETHER_E2E_SERVER", || {
             root().join("target/debug/tether-server")
         });
@@ -200,6 +205,7 @@ impl Server {
             Command::new(&binary)
                 .args(["--addr", "127.0.0.1:0", "--dev", "--static-dir"])
                 .arg(&dist)
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(log_file(&format!("{log_name}.server"))?),
@@ -437,9 +443,18 @@ impl Session {
         F: FnOnce(Arc<Session>) -> Fut,
         Fut: std::future::Future<Output = Result> + Send + 'static,
     {
+        Self::run_with(name, &[], test).await;
+    }
+
+    /// [`run`](Self::run) against a server started with extra flags.
+    pub async fn run_with<F, Fut>(name: &str, server_flags: &[&str], test: F)
+    where
+        F: FnOnce(Arc<Session>) -> Fut,
+        Fut: std::future::Future<Output = Result> + Send + 'static,
+    {
         let browser = Browser::from_env();
         let log_name = format!("{name}.{}", browser.name());
-        let session = match Self::start(browser, &log_name).await {
+        let session = match Self::start(browser, &log_name, server_flags).await {
             Ok(session) => session,
             Err(e) => panic!("[{}] {name}: setup failed: {e}", browser.name()),
         };
@@ -457,8 +472,8 @@ impl Session {
         }
     }
 
-    async fn start(browser: Browser, log_name: &str) -> Result<Self> {
-        let server = Server::start(log_name)?;
+    async fn start(browser: Browser, log_name: &str, server_flags: &[&str]) -> Result<Self> {
+        let server = Server::start_with(log_name, server_flags)?;
         let driver = Driver::start(browser, log_name).await?;
         Ok(Self {
             server,

@@ -349,3 +349,51 @@ async fn dashboard_screenshot() {
     })
     .await;
 }
+
+/// Tokens that really expire on the server (12 s lifetime): the SPA
+/// refreshes ahead of expiry and re-authenticates in place, so the badge
+/// never leaves CONNECTED, even past the first token's expiry.
+#[tokio::test]
+async fn expiring_tokens_are_refreshed_without_leaving_connected() {
+    const TTL: &str = "12";
+    Session::run_with(
+        "token_expiry",
+        &["--token-ttl", TTL],
+        |s: Arc<Session>| async move {
+            s.signed_in_user().await?;
+            let first = s.stored_token().await?;
+            s.record_states().await?;
+            let signed_in_at = s.js("Date.now()").await?.as_f64().unwrap_or_default();
+            // Past the first token's expiry (12 s) with a margin.
+            let past_expiry = format!("Date.now() > {} + 15000", signed_in_at);
+            s.wait_for(
+                "the first token's expiry to pass",
+                &past_expiry,
+                Duration::from_secs(30),
+            )
+            .await?;
+            let states = s.recorded_states().await?;
+            assert_eq!(
+                states,
+                ["CONNECTED"],
+                "the badge left CONNECTED: {states:?}"
+            );
+            let newest = s.stored_token().await?;
+            assert!(
+                !newest.is_empty() && newest != first,
+                "a refreshed token is stored"
+            );
+            let reauths = s
+                .js("document.querySelectorAll('[data-kind=AuthSuccess]').length")
+                .await?
+                .as_u64()
+                .unwrap_or_default();
+            assert!(
+                reauths >= 2,
+                "sign-in plus at least one in-place re-authentication, saw {reauths}"
+            );
+            Ok(())
+        },
+    )
+    .await;
+}
