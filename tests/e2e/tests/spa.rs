@@ -140,10 +140,13 @@ async fn withheld_pongs_reconnect_without_duplicate_notifications() {
         s.server.notify(&username, "before the silence").await?;
         s.wait_notifications(1).await?;
         s.record_states().await?;
+        // Longer than ping interval + pong timeout (5 + 4 s) with slack, so a
+        // ping is always sent inside the window even when the browser fires
+        // its timer late under load.
         s.server
             .admin(
                 "/api/admin/withhold-pongs",
-                json!({"username": username, "seconds": 6}),
+                json!({"username": username, "seconds": 12}),
             )
             .await?;
         s.wait_for(
