@@ -42,7 +42,10 @@ struct Io {
     socket: Option<Socket>,
     /// Incremented for every socket; events of older sockets are dropped.
     socket_generation: u64,
-    timer: Option<Timeout>,
+    /// The one wake-up timer and the deadline it was armed for. A timer
+    /// that has fired stays here (it is not dropped inside its own
+    /// callback) with its deadline cleared.
+    timer: Option<(Option<Millis>, Timeout)>,
     listeners: Vec<EventListener>,
 }
 
@@ -262,7 +265,37 @@ impl Driver {
             self.collect(&mut machine);
         }
         self.busy.set(false);
+        // A browser timer can fire a millisecond before the deadline as
+        // `Date.now()` sees it (Firefox jitters it). The machine then finds
+        // nothing due and, its deadline unchanged, asks for no new timer:
+        // re-arm whenever the armed deadline is not the machine's.
+        if !self.destroyed.get() {
+            let deadline = self.machine.borrow().deadline();
+            let armed = self.io.borrow().timer.as_ref().and_then(|(at, _)| *at);
+            if deadline != armed {
+                self.arm_timer(deadline);
+            }
+        }
         self.publish();
+    }
+
+    /// Arms the one wake-up timer for `at` (replacing and so cancelling the
+    /// previous one), or clears it.
+    fn arm_timer(&self, at: Option<Millis>) {
+        let timer = at.map(|at| {
+            let delay = at.saturating_sub(now()).min(i32::MAX as u64) as u32;
+            let this = self.this.clone();
+            let timeout = Timeout::new(delay, move || {
+                if let Some(driver) = this.upgrade() {
+                    if let Some((armed, _)) = driver.io.borrow_mut().timer.as_mut() {
+                        *armed = None; // spent
+                    }
+                    driver.dispatch(Input::Tick);
+                }
+            });
+            (Some(at), timeout)
+        });
+        self.io.borrow_mut().timer = timer;
     }
 
     /// Pushes the core's public state into every view's signal, if it changed.
@@ -313,18 +346,7 @@ impl Driver {
                     socket.close(code, &reason);
                 }
             }
-            Effect::SetTimer(at) => {
-                let timer = at.map(|at| {
-                    let delay = at.saturating_sub(now()).min(i32::MAX as u64) as u32;
-                    let this = self.this.clone();
-                    Timeout::new(delay, move || {
-                        if let Some(driver) = this.upgrade() {
-                            driver.dispatch(Input::Tick);
-                        }
-                    })
-                });
-                self.io.borrow_mut().timer = timer; // the old one is cancelled on drop
-            }
+            Effect::SetTimer(at) => self.arm_timer(at),
             Effect::RefreshToken => {
                 let this = self.this.clone();
                 match self.settings.refresh_url.clone() {

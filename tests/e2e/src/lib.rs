@@ -516,9 +516,19 @@ impl Session {
             if Instant::now() > deadline {
                 let state = self.state().await.unwrap_or_else(|e| format!("<{e}>"));
                 let path = self.path().await.unwrap_or_else(|e| format!("<{e}>"));
+                // The dashboard's newest events say what the manager was doing.
+                let events = self
+                    .js("Array.from(document.querySelectorAll('[data-testid=event]')).slice(0, 8).map(e => e.textContent.trim()).join(' | ')")
+                    .await
+                    .unwrap_or_default();
+                let errors = self
+                    .js("(window.__tetherErrors || []).join(' | ') + ' [visibility ' + document.visibilityState + ', focus ' + document.hasFocus() + ']'")
+                    .await
+                    .unwrap_or_default();
                 return Err(format!(
                     "timed out after {timeout:?} waiting for {what} (last value {last}; \
-                     page {path}, connection state {state:?})"
+                     page {path}, connection state {state:?}; newest events: {events}; \
+                     page errors: {errors})"
                 )
                 .into());
             }
@@ -623,6 +633,15 @@ impl Session {
     /// on, into `window.__tetherStates` (until the page reloads).
     pub async fn record_states(&self) -> Result {
         self.js("(() => {
+                // Also keep page errors and console.error (a Rust panic
+                // reports there), for the timeout message.
+                if (!window.__tetherErrors) {
+                    const errors = window.__tetherErrors = [];
+                    window.addEventListener('error', e => errors.push(String(e.message)));
+                    window.addEventListener('unhandledrejection', e => errors.push(String(e.reason)));
+                    const original = console.error;
+                    console.error = (...args) => { errors.push(args.join(' ')); original(...args); };
+                }
                 const seen = window.__tetherStates = [];
                 const read = () => {
                     const el = document.querySelector('[data-testid=connection-state]');
