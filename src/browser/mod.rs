@@ -72,10 +72,11 @@ impl Driver {
         auth: Box<dyn tether_core::AuthHandler>,
         settings: Settings,
     ) -> Rc<Self> {
-        let snapshot = Connection::new(config.clone()).snapshot();
+        let machine = Connection::with_auth(config, auth);
+        let snapshot = machine.snapshot();
         Rc::new_cyclic(|this| Driver {
             this: this.clone(),
-            machine: RefCell::new(Connection::with_auth(config, auth)),
+            machine: RefCell::new(machine),
             settings,
             io: RefCell::default(),
             inputs: RefCell::default(),
@@ -265,10 +266,10 @@ impl Driver {
             self.collect(&mut machine);
         }
         self.busy.set(false);
-        // A browser timer can fire a millisecond before the deadline as
-        // `Date.now()` sees it (Firefox jitters it). The machine then finds
-        // nothing due and, its deadline unchanged, asks for no new timer:
-        // re-arm whenever the armed deadline is not the machine's.
+        // The one timer is derived from the machine's deadline rather than
+        // from `SetTimer` effects: a browser timer can fire a millisecond
+        // before the deadline as `Date.now()` sees it (Firefox jitters it),
+        // and the machine, its deadline unchanged, would ask for nothing.
         if !self.destroyed.get() {
             let deadline = self.machine.borrow().deadline();
             let armed = self.io.borrow().timer.as_ref().and_then(|(at, _)| *at);
@@ -346,7 +347,9 @@ impl Driver {
                     socket.close(code, &reason);
                 }
             }
-            Effect::SetTimer(at) => self.arm_timer(at),
+            // The timer follows `machine.deadline()` after every pump (see
+            // `pump`), which also covers a timer that fired early.
+            Effect::SetTimer(_) => {}
             Effect::RefreshToken => {
                 let this = self.this.clone();
                 match self.settings.refresh_url.clone() {

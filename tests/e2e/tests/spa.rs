@@ -114,50 +114,55 @@ async fn signed_out_routes_go_to_login_and_unknown_paths_show_not_found() {
     .await;
 }
 
+/// Signs in, gets one notification, injects `fault` (an admin route and its
+/// body, scoped to the user), waits for the badge to leave CONNECTED and come
+/// back, and checks each notification arrived exactly once.
+async fn recovers_from_fault(
+    s: Arc<Session>,
+    fault: &str,
+    body: serde_json::Value,
+    what: &str,
+) -> Result {
+    let username = s.signed_in_user().await?;
+    s.server.notify(&username, "before the fault").await?;
+    s.wait_notifications(1).await?;
+    s.record_states().await?;
+    let mut body = body;
+    body["username"] = json!(username);
+    s.server.admin(fault, body).await?;
+    s.wait_for(what, LEFT_AND_BACK, RECOVERY).await?;
+    s.server.notify(&username, "after the fault").await?;
+    s.wait_notifications(2).await?;
+    assert_notifications_once(&s, &[2, 1]).await
+}
+
 #[tokio::test]
 async fn dropped_sockets_reconnect_without_duplicate_notifications() {
     Session::run("dropped_sockets", |s: Arc<Session>| async move {
-        let username = s.signed_in_user().await?;
-        s.server.notify(&username, "before the drop").await?;
-        s.wait_notifications(1).await?;
-        s.record_states().await?;
-        s.server
-            .admin("/api/admin/drop-sockets", json!({"username": username}))
-            .await?;
-        s.wait_for("a drop and a reconnect", LEFT_AND_BACK, RECOVERY)
-            .await?;
-        s.server.notify(&username, "after the drop").await?;
-        s.wait_notifications(2).await?;
-        assert_notifications_once(&s, &[2, 1]).await
+        recovers_from_fault(
+            s,
+            "/api/admin/drop-sockets",
+            json!({}),
+            "a drop and a reconnect",
+        )
+        .await
     })
     .await;
 }
 
 #[tokio::test]
 async fn withheld_pongs_reconnect_without_duplicate_notifications() {
+    // Longer than ping interval + pong timeout (5 + 4 s) with slack, so a
+    // ping is always sent inside the window even when the browser fires its
+    // timer late under load.
     Session::run("withheld_pongs", |s: Arc<Session>| async move {
-        let username = s.signed_in_user().await?;
-        s.server.notify(&username, "before the silence").await?;
-        s.wait_notifications(1).await?;
-        s.record_states().await?;
-        // Longer than ping interval + pong timeout (5 + 4 s) with slack, so a
-        // ping is always sent inside the window even when the browser fires
-        // its timer late under load.
-        s.server
-            .admin(
-                "/api/admin/withhold-pongs",
-                json!({"username": username, "seconds": 12}),
-            )
-            .await?;
-        s.wait_for(
+        recovers_from_fault(
+            s,
+            "/api/admin/withhold-pongs",
+            json!({"seconds": 12}),
             "a dead link noticed and a reconnect",
-            LEFT_AND_BACK,
-            RECOVERY,
         )
-        .await?;
-        s.server.notify(&username, "after the silence").await?;
-        s.wait_notifications(2).await?;
-        assert_notifications_once(&s, &[2, 1]).await
+        .await
     })
     .await;
 }
