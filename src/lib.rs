@@ -35,7 +35,7 @@
 //!     use_connection_event(EventKind::Notification, |event| leptos::logging::log!("{event:?}"));
 //!     view! {
 //!         <p>{move || conn.state().get().to_string()}</p>
-//!         <button on:click=move |_| { let _ = conn.send(serde_json::json!({"hi": 1})); }>"Send"</button>
+//!         <button on:click=move |_| { let _ = conn.send(&serde_json::json!({"hi": 1})); }>"Send"</button>
 //!     }
 //! }
 //!
@@ -65,7 +65,7 @@ pub use tether_core::{
     AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
     Detail, MessageId, SendError, Snapshot, StopReason,
 };
-pub use tether_protocol::{AuthErrorCode, Notification, Secret};
+pub use tether_protocol::{AuthErrorCode, Notification, RawJson, Secret};
 
 /// The sans-IO connection machine, for tests and custom drivers.
 pub use tether_core as machine;
@@ -91,7 +91,7 @@ pub fn ConnectionProvider(
 pub mod prelude {
     pub use crate::{
         ConnectionManager, ConnectionOptions, ConnectionProvider, ConnectionState, Event,
-        EventKind, MessageId, SendError, provide_connection_manager, use_connection_event,
+        EventKind, MessageId, RawJson, SendError, provide_connection_manager, use_connection_event,
         use_connection_manager,
     };
 }

@@ -5,13 +5,14 @@ use crate::browser::{Driver, Settings};
 use crate::events::{Event, EventKind, EventStream, Subscription};
 use crate::options::ConnectionOptions;
 use leptos::prelude::*;
-use std::cell::RefCell;
+use leptos::reactive::owner::WeakOwner;
+use std::cell::{OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 use tether_core::{
     CloseInfo, ConnectionError, ConnectionState, Detail, MessageId, SendError, Snapshot,
 };
-use tether_protocol::Secret;
+use tether_protocol::{RawJson, Secret};
 
 thread_local! {
     /// The drivers of this page, one per (socket URL, token storage key). A
@@ -27,8 +28,17 @@ thread_local! {
 #[derive(Clone, Copy)]
 pub struct ConnectionManager {
     snapshot: RwSignal<Snapshot>,
-    derived: Derived,
-    driver: StoredValue<Option<Rc<Driver>>, LocalStorage>,
+    inner: StoredValue<Inner, LocalStorage>,
+}
+
+/// What a provider keeps besides the snapshot signal.
+struct Inner {
+    /// `None` once the provider is cleaned up.
+    driver: Option<Rc<Driver>>,
+    /// The provider's owner: the per-field memos are created under it, so
+    /// they live as long as the provider whoever asks for them first.
+    owner: Option<WeakOwner>,
+    fields: Fields,
 }
 
 impl std::fmt::Debug for ConnectionManager {
@@ -50,7 +60,7 @@ impl std::fmt::Debug for ConnectionManager {
 /// other `options` are ignored.
 pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManager {
     if let Some(existing) = use_context::<ConnectionManager>()
-        && existing.driver.with_value(Option::is_some)
+        && existing.inner.with_value(|inner| inner.driver.is_some())
     {
         return existing;
     }
@@ -84,19 +94,19 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
 
     let snapshot = RwSignal::new(driver.snapshot());
     let view = driver.attach_view(snapshot);
-    let stored = StoredValue::new_local(Some(driver));
+    let inner = StoredValue::new_local(Inner {
+        driver: Some(driver),
+        owner: Owner::current().map(|owner| owner.downgrade()),
+        fields: Fields::default(),
+    });
     on_cleanup(move || {
         // The last provider to go drops the driver, which closes the socket
         // and removes every listener and timer.
-        if let Some(Some(driver)) = stored.try_update_value(Option::take) {
+        if let Some(Some(driver)) = inner.try_update_value(|inner| inner.driver.take()) {
             driver.detach_view(view);
         }
     });
-    let manager = ConnectionManager {
-        snapshot,
-        derived: Derived::new(snapshot),
-        driver: stored,
-    };
+    let manager = ConnectionManager { snapshot, inner };
     provide_context(manager);
     manager
 }
@@ -124,31 +134,24 @@ pub fn use_connection_event(kind: EventKind, callback: impl Fn(&Event) + 'static
 
 macro_rules! derived {
     ($($(#[$doc:meta])* $name:ident -> $ty:ty = |$s:ident| $body:expr;)*) => {
-        /// One memo per field of the snapshot, created once per provider, so
-        /// a component that reads `state()` only reruns when the state
-        /// changes. They are stored as `Signal`s: converting a memo into a
-        /// `Signal` allocates, so the accessors must not do it per call
-        /// (outside a reactive owner that allocation would never be freed).
-        #[derive(Clone, Copy)]
-        struct Derived {
-            snapshot: Signal<Snapshot>,
-            $($name: Signal<$ty>,)*
-        }
-
-        impl Derived {
-            fn new(snapshot: RwSignal<Snapshot>) -> Self {
-                Self {
-                    snapshot: snapshot.read_only().into(),
-                    $($name: Memo::new(move |_| snapshot.with(|$s| $body)).into(),)*
-                }
-            }
+        /// One memo per field of the snapshot, so that a component that
+        /// reads `state()` only reruns when the state changes. Each is
+        /// created on first use, once per provider: a field nobody reads
+        /// costs nothing, not even code (each memo type is its own
+        /// monomorphised code, ~1 KiB of wasm). They are kept as `Signal`s
+        /// because converting a memo into a `Signal` allocates, which the
+        /// accessors must not do per call.
+        #[derive(Default)]
+        struct Fields {
+            snapshot: OnceCell<Signal<Snapshot>>,
+            $($name: OnceCell<Signal<$ty>>,)*
         }
 
         impl ConnectionManager {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Signal<$ty> {
-                    self.derived.$name
+                    self.field(|f| &f.$name, |$s| $body)
                 }
             )*
         }
@@ -183,11 +186,54 @@ derived! {
 impl ConnectionManager {
     /// Everything at once, as one signal.
     pub fn snapshot(&self) -> Signal<Snapshot> {
-        self.derived.snapshot
+        let snapshot = self.snapshot;
+        self.lazy(|f| &f.snapshot, move || snapshot.read_only().into())
+    }
+
+    /// The memo of one field, created under the provider's owner on first use.
+    fn field<T>(
+        &self,
+        slot: fn(&Fields) -> &OnceCell<Signal<T>>,
+        project: fn(&Snapshot) -> T,
+    ) -> Signal<T>
+    where
+        T: Clone + PartialEq + Send + Sync + 'static,
+    {
+        let snapshot = self.snapshot;
+        self.lazy(slot, move || {
+            Memo::new(move |_| snapshot.with(project)).into()
+        })
+    }
+
+    /// The signal in `slot`, made by `make` under the provider's owner the
+    /// first time.
+    fn lazy<T>(
+        &self,
+        slot: fn(&Fields) -> &OnceCell<Signal<T>>,
+        make: impl Fn() -> Signal<T> + Copy,
+    ) -> Signal<T>
+    where
+        T: Send + Sync + 'static,
+    {
+        self.inner
+            .try_with_value(|inner| {
+                *slot(&inner.fields).get_or_init(|| {
+                    match inner.owner.as_ref().and_then(WeakOwner::upgrade) {
+                        Some(owner) => owner.with(make),
+                        None => make(),
+                    }
+                })
+            })
+            // The provider is gone: a signal of its disposed snapshot, as
+            // inert as the rest of this handle.
+            .unwrap_or_else(make)
     }
 
     fn with_driver<R>(&self, f: impl FnOnce(&Rc<Driver>) -> R) -> Option<R> {
-        let driver = self.driver.try_with_value(|d| d.clone()).flatten()?;
+        let driver = self
+            .inner
+            .try_with_value(|inner| inner.driver.clone())
+            .flatten()?;
         (!driver.is_destroyed()).then(|| f(&driver))
     }
 
@@ -213,14 +259,30 @@ impl ConnectionManager {
         });
     }
 
-    /// Sends `body` with a delivery guarantee: queued while not connected,
-    /// resent after reconnects until the server acks it. Each message ends
-    /// in exactly one [`Event::Ack`] or [`Event::SendFailed`].
+    /// Sends `body`, serialized as JSON, with a delivery guarantee: queued
+    /// while not connected, resent after reconnects until the server acks
+    /// it. Each accepted message ends in exactly one [`Event::Ack`] or
+    /// [`Event::SendFailed`].
     ///
     /// # Errors
-    /// [`SendError`] when the message was not accepted (queue full, too
-    /// large, manager destroyed): nothing was queued.
-    pub fn send(&self, body: serde_json::Value) -> Result<MessageId, SendError> {
+    /// [`SendError`] when the message was not accepted (not serializable,
+    /// queue full, too large, manager destroyed): nothing was queued.
+    pub fn send<T: serde::Serialize + ?Sized>(&self, body: &T) -> Result<MessageId, SendError> {
+        let text = serde_json::to_string(body).map_err(|e| SendError::NotJson {
+            reason: e.to_string(),
+        })?;
+        let body = RawJson::new(text).map_err(|e| SendError::NotJson {
+            reason: e.to_string(),
+        })?;
+        self.send_raw(body)
+    }
+
+    /// [`send`](Self::send) for a body that is already JSON text, for apps
+    /// that do not use serde (`RawJson::new` checks the text).
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_raw(&self, body: RawJson) -> Result<MessageId, SendError> {
         self.with_driver(|d| d.send(body))
             .unwrap_or(Err(SendError::Destroyed))
     }

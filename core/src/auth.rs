@@ -21,6 +21,7 @@
 
 use std::fmt;
 use std::time::Duration;
+use tether_protocol::json::Value;
 use tether_protocol::time::parse_rfc3339;
 use tether_protocol::{Auth, AuthErrorCode, ClientMessage, Secret, ServerMessage};
 
@@ -137,27 +138,20 @@ impl AuthHandler for ChanxAuth {
     }
 
     fn auth_response(&self, frame: &str) -> Option<AuthOutcome> {
-        #[derive(serde::Deserialize)]
-        struct Message {
-            action: String,
-            #[serde(default)]
-            payload: serde_json::Value,
-        }
-        let message: Message = serde_json::from_str(frame).ok()?;
-        if message.action != "authentication" {
+        let message = tether_protocol::json::parse(frame).ok()?;
+        if message.get("action").and_then(Value::as_str) != Some("authentication") {
             return None;
         }
-        let payload = &message.payload;
-        let status = payload
-            .get("status_code")
-            .and_then(serde_json::Value::as_u64)?;
-        let text = |key: &str| payload.get(key).and_then(serde_json::Value::as_str);
+        let payload = message.get("payload")?;
+        let status = payload.get("status_code").and_then(Value::as_u64)?;
+        let text = |key: &str| payload.get(key).and_then(Value::as_str);
         if (200..300).contains(&status) {
             let user_id = text("user_id")
                 .or_else(|| {
                     payload
-                        .pointer("/user/id")
-                        .and_then(serde_json::Value::as_str)
+                        .get("user")
+                        .and_then(|user| user.get("id"))
+                        .and_then(Value::as_str)
                 })
                 .unwrap_or_default()
                 .to_owned();

@@ -25,6 +25,13 @@ pub enum SendError {
         /// [`crate::Config::max_frame_bytes`].
         limit: usize,
     },
+    /// The body could not be turned into JSON (a `Serialize` impl failed, or
+    /// a map had non-string keys). Returned by `send`; nothing was queued.
+    #[error("the message body is not JSON: {reason}")]
+    NotJson {
+        /// What the serializer or the JSON reader reported.
+        reason: String,
+    },
     /// Authentication failed for good (the user must sign in again); every
     /// pending message fails with this, and `send` returns it until the next
     /// [`crate::Input::Connect`]. Not retried.

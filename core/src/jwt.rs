@@ -26,12 +26,16 @@ pub fn expires_at(token: &str) -> Option<u64> {
         return None;
     }
     let json = base64url_decode(payload)?;
-    #[derive(serde::Deserialize)]
-    struct Claims {
-        exp: f64,
-    }
-    let claims: Claims = serde_json::from_slice(&json).ok()?;
-    (claims.exp.is_finite() && claims.exp >= 0.0).then_some((claims.exp * 1000.0) as u64)
+    let claims = String::from_utf8(json).ok()?;
+    let claims = tether_protocol::json::parse(&claims).ok()?;
+    // NumericDate: seconds, possibly with a fraction (kept to the ms).
+    let Some(tether_protocol::json::Value::Number(exp)) = claims.get("exp") else {
+        return None;
+    };
+    let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
+    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
+    let seconds: u64 = seconds.parse().ok()?;
+    seconds.checked_mul(1000)?.checked_add(millis.parse().ok()?)
 }
 
 /// How long `token` has left at `now` (ms since the epoch): zero when its
@@ -82,6 +86,8 @@ mod tests {
         assert_eq!(expires_at(token), Some(100_000));
         assert_eq!(remaining(token, 40_000), Some(Duration::from_secs(60)));
         assert_eq!(remaining(token, 200_000), Some(Duration::ZERO));
+        // NumericDate may have a fraction: {"exp":1.5}
+        assert_eq!(expires_at("e30.eyJleHAiOjEuNX0.x"), Some(1_500));
         for opaque in [
             "",
             "abc",
@@ -89,6 +95,8 @@ mod tests {
             "a.b.c.d",
             "e30.e30.x",
             "e30.eyJleHAiOiJzb29uIn0.x",
+            "e30.eyJleHAiOi0xfQ.x",  // {"exp":-1}
+            "e30.eyJleHAiOjFlM30.x", // {"exp":1e3}: not written by any issuer we know
         ] {
             assert_eq!(expires_at(opaque), None, "{opaque}");
         }

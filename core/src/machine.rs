@@ -11,7 +11,7 @@ use crate::{
 use std::collections::VecDeque;
 use std::time::Duration;
 use tether_protocol::{
-    AuthErrorCode, ClientMessage, Outgoing, Ping, Secret, ServerMessage, close_code,
+    AuthErrorCode, ClientMessage, Outgoing, Ping, RawJson, Secret, ServerMessage, close_code,
 };
 
 /// Close code the machine uses when it abandons a socket after a timeout
@@ -212,7 +212,7 @@ impl Connection {
     /// [`Config::outbox_capacity`] messages are unacknowledged;
     /// [`SendError::AuthFailed`], [`SendError::GaveUp`] or
     /// [`SendError::Destroyed`] while stopped for that reason.
-    pub fn send(&mut self, now: Millis, body: serde_json::Value) -> Result<MessageId, SendError> {
+    pub fn send(&mut self, now: Millis, body: RawJson) -> Result<MessageId, SendError> {
         self.now = self.now.max(now);
         match &self.phase {
             Phase::Stopped(StopReason::Destroyed) => return Err(SendError::Destroyed),

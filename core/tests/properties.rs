@@ -275,7 +275,7 @@ impl Run {
             Op::Send(size) => {
                 let result = self
                     .conn
-                    .send(self.now, serde_json::json!("x".repeat(size)));
+                    .send(self.now, common::raw(serde_json::json!("x".repeat(size))));
                 if let Ok(id) = result {
                     assert!(self.model.pending.insert(id.to_string()), "duplicate id");
                 }

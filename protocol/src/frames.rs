@@ -1,11 +1,14 @@
-//! Socket frames: `{"type": "...", "payload": {...}}`.
+//! Socket frames: `{"type": "...", "payload": {...}}`, decoded and encoded
+//! by hand with [`crate::json`] (see there for why not serde). The payload
+//! structs also derive serde's traits for servers that embed them in other
+//! JSON (the reference server's `/api/notifications`).
 
 use crate::Secret;
+use crate::json::{self, RawJson, Value};
 use serde::{Deserialize, Serialize};
 
 /// A frame the client sends to the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ClientMessage {
     /// Authenticate (first frame after open) or re-authenticate in place.
@@ -17,8 +20,7 @@ pub enum ClientMessage {
 }
 
 /// A frame the server sends to the client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerMessage {
     /// The `auth` frame was accepted.
@@ -36,14 +38,12 @@ pub enum ServerMessage {
 }
 
 /// Payload of the `auth` frame.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
     /// The access token. Servers also accept it as `access_token`.
-    #[serde(alias = "access_token", default)]
     pub token: Option<Secret>,
     /// The highest notification `seq` the client has seen; the server replays
     /// everything after it. `null` on a first connection.
-    #[serde(default)]
     pub last_seq: Option<u64>,
 }
 
@@ -62,12 +62,12 @@ pub struct Pong {
 }
 
 /// Payload of the `send` frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// Client-chosen unique id (a UUID); the server acks it and applies it at most once.
     pub id: String,
-    /// Any JSON value.
-    pub body: serde_json::Value,
+    /// Any JSON value, as text.
+    pub body: RawJson,
 }
 
 /// Payload of the `auth_success` frame.
@@ -243,18 +243,65 @@ impl DecodeError {
     }
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(rename = "type")]
-    kind: String,
+/// The payload of a frame of a known `type`, with typed field access whose
+/// errors name the field but never echo its value.
+struct Payload<'v, 'a> {
+    kind: &'v str,
+    fields: Option<&'v Value<'a>>,
 }
 
-/// Decodes `text` as `T`, telling malformed frames, unknown types and bad
-/// payloads apart. The fast path is a single parse.
-fn decode<T: serde::de::DeserializeOwned>(
+impl<'v, 'a> Payload<'v, 'a> {
+    fn invalid(&self, reason: &str, field: &str) -> DecodeError {
+        DecodeError::InvalidPayload {
+            kind: self.kind.to_owned(),
+            reason: format!("{reason} `{field}`"),
+        }
+    }
+
+    /// A field that may be absent or `null`.
+    fn optional(&self, field: &str) -> Option<&'v Value<'a>> {
+        self.fields
+            .and_then(|fields| fields.get(field))
+            .filter(|v| !v.is_null())
+    }
+
+    fn opt_string(&self, field: &str) -> Result<Option<String>, DecodeError> {
+        self.optional(field)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| self.invalid("expected a string in", field))
+            })
+            .transpose()
+    }
+
+    fn string(&self, field: &str) -> Result<String, DecodeError> {
+        self.opt_string(field)?
+            .ok_or_else(|| self.invalid("missing field", field))
+    }
+
+    fn opt_u64(&self, field: &str) -> Result<Option<u64>, DecodeError> {
+        self.optional(field)
+            .map(|v| {
+                v.as_u64()
+                    .ok_or_else(|| self.invalid("expected an unsigned integer in", field))
+            })
+            .transpose()
+    }
+
+    fn u64(&self, field: &str) -> Result<u64, DecodeError> {
+        self.opt_u64(field)?
+            .ok_or_else(|| self.invalid("missing field", field))
+    }
+}
+
+/// Parses the envelope, tells unknown types apart, and hands the payload of
+/// a known `type` to `decode`.
+fn decode<T>(
     text: &str,
     limit: usize,
     known: &[&str],
+    decode: impl FnOnce(&Payload<'_, '_>) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
     if text.len() > limit {
         return Err(DecodeError::TooLarge {
@@ -262,50 +309,61 @@ fn decode<T: serde::de::DeserializeOwned>(
             limit,
         });
     }
-    let err = match serde_json::from_str::<T>(text) {
-        Ok(message) => return Ok(message),
-        Err(err) => err,
+    let frame = json::parse(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let Some(kind) = frame.get("type").and_then(Value::as_str) else {
+        return Err(DecodeError::Malformed(
+            "expected an object with a string `type`".into(),
+        ));
     };
-    match serde_json::from_str::<Envelope>(text) {
-        Err(envelope_err) => Err(DecodeError::Malformed(scrub(&envelope_err.to_string()))),
-        Ok(Envelope { kind }) if known.contains(&kind.as_str()) => {
-            Err(DecodeError::InvalidPayload {
-                reason: scrub(&err.to_string()),
-                kind,
-            })
+    if !known.contains(&kind) {
+        let mut end = kind.len().min(64);
+        while !kind.is_char_boundary(end) {
+            end -= 1;
         }
-        Ok(Envelope { mut kind }) => {
-            if kind.len() > 64 {
-                let mut end = 64;
-                while !kind.is_char_boundary(end) {
-                    end -= 1;
-                }
-                kind.truncate(end);
-                kind.push('…');
-            }
-            Err(DecodeError::UnknownType(kind))
+        let mut unknown = kind[..end].to_owned();
+        if end < kind.len() {
+            unknown.push('…');
         }
+        return Err(DecodeError::UnknownType(unknown));
     }
+    let fields = frame.get("payload").filter(|p| !p.is_null());
+    let payload = Payload { kind, fields };
+    if fields.is_some_and(|p| !matches!(p, Value::Object(_))) {
+        return Err(payload.invalid("expected an object in", "payload"));
+    }
+    decode(&payload)
 }
 
-/// Removes quoted string values from a serde error message: serde quotes the
-/// offending value (`invalid type: string "eyJhbGci…"`), which could be a token.
-fn scrub(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut in_quotes = false;
-    for c in message.chars() {
-        if c == '"' {
-            if in_quotes {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            out.push(c);
-        }
-    }
+/// Builds a frame: `{"type":"<kind>","payload":{` … `}}`; `fields` writes
+/// the members, each starting with `,` except the first.
+fn frame(kind: &str, fields: impl FnOnce(&mut String)) -> String {
+    let mut out = String::with_capacity(64);
+    out.push_str("{\"type\":\"");
+    out.push_str(kind);
+    out.push_str("\",\"payload\":{");
+    fields(&mut out);
+    out.push_str("}}");
     out
+}
+
+/// Writes `"name":` (with a leading `,` unless `first`).
+fn key(out: &mut String, name: &str, first: bool) {
+    if !first {
+        out.push(',');
+    }
+    out.push('"');
+    out.push_str(name);
+    out.push_str("\":");
+}
+
+fn string_field(out: &mut String, name: &str, value: &str, first: bool) {
+    key(out, name, first);
+    json::write_str(out, value);
+}
+
+fn u64_field(out: &mut String, name: &str, value: u64, first: bool) {
+    key(out, name, first);
+    json::write_u64(out, value);
 }
 
 impl ClientMessage {
@@ -319,12 +377,55 @@ impl ClientMessage {
 
     /// Decodes a text frame, accepting at most `limit` bytes.
     pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
-        decode(text, limit, &Self::TYPES)
+        decode(text, limit, &Self::TYPES, |p| {
+            Ok(match p.kind {
+                "auth" => Self::Auth(Auth {
+                    token: match p.opt_string("token")? {
+                        Some(token) => Some(token),
+                        None => p.opt_string("access_token")?,
+                    }
+                    .map(Secret::new),
+                    last_seq: p.opt_u64("last_seq")?,
+                }),
+                "ping" => Self::Ping(Ping { seq: p.u64("seq")? }),
+                _ => Self::Send(Outgoing {
+                    id: p.string("id")?,
+                    // Any JSON, `null` included; only absence is an error.
+                    body: match p.fields.and_then(|f| f.get("body")) {
+                        Some(body) => {
+                            let mut text = String::new();
+                            json::write(&mut text, body);
+                            RawJson::trusted(text)
+                        }
+                        None => return Err(p.invalid("missing field", "body")),
+                    },
+                }),
+            })
+        })
     }
 
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("client frames always serialise")
+        match self {
+            Self::Auth(auth) => frame("auth", |out| {
+                key(out, "token", true);
+                match &auth.token {
+                    Some(token) => json::write_str(out, token.expose()),
+                    None => out.push_str("null"),
+                }
+                key(out, "last_seq", false);
+                match auth.last_seq {
+                    Some(seq) => json::write_u64(out, seq),
+                    None => out.push_str("null"),
+                }
+            }),
+            Self::Ping(ping) => frame("ping", |out| u64_field(out, "seq", ping.seq, true)),
+            Self::Send(send) => frame("send", |out| {
+                string_field(out, "id", &send.id, true);
+                key(out, "body", false);
+                out.push_str(send.body.as_str());
+            }),
+        }
     }
 }
 
@@ -346,12 +447,62 @@ impl ServerMessage {
 
     /// Decodes a text frame, accepting at most `limit` bytes.
     pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
-        decode(text, limit, &Self::TYPES)
+        decode(text, limit, &Self::TYPES, |p| {
+            Ok(match p.kind {
+                "auth_success" => Self::AuthSuccess(AuthSuccess {
+                    user_id: p.string("user_id")?,
+                    authenticated_at: p.string("authenticated_at")?,
+                    expires_at: p.string("expires_at")?,
+                }),
+                "auth_error" => Self::AuthError(AuthError {
+                    code: AuthErrorCode::from(p.string("code")?),
+                    message: p.opt_string("message")?.unwrap_or_default(),
+                }),
+                "pong" => Self::Pong(Pong { seq: p.u64("seq")? }),
+                "notification" => Self::Notification(Notification {
+                    seq: p.u64("seq")?,
+                    id: p.string("id")?,
+                    title: p.string("title")?,
+                    body: p.string("body")?,
+                    created_at: p.string("created_at")?,
+                }),
+                "ack" => Self::Ack(Ack {
+                    id: p.string("id")?,
+                }),
+                _ => Self::Error(ErrorPayload {
+                    code: p.string("code")?,
+                    message: p.opt_string("message")?.unwrap_or_default(),
+                }),
+            })
+        })
     }
 
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("server frames always serialise")
+        match self {
+            Self::AuthSuccess(a) => frame("auth_success", |out| {
+                string_field(out, "user_id", &a.user_id, true);
+                string_field(out, "authenticated_at", &a.authenticated_at, false);
+                string_field(out, "expires_at", &a.expires_at, false);
+            }),
+            Self::AuthError(e) => frame("auth_error", |out| {
+                string_field(out, "code", e.code.as_str(), true);
+                string_field(out, "message", &e.message, false);
+            }),
+            Self::Pong(pong) => frame("pong", |out| u64_field(out, "seq", pong.seq, true)),
+            Self::Notification(n) => frame("notification", |out| {
+                u64_field(out, "seq", n.seq, true);
+                string_field(out, "id", &n.id, false);
+                string_field(out, "title", &n.title, false);
+                string_field(out, "body", &n.body, false);
+                string_field(out, "created_at", &n.created_at, false);
+            }),
+            Self::Ack(ack) => frame("ack", |out| string_field(out, "id", &ack.id, true)),
+            Self::Error(e) => frame("error", |out| {
+                string_field(out, "code", &e.code, true);
+                string_field(out, "message", &e.message, false);
+            }),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! This crate is the single source of truth for `shared/PROTOCOL.md` in code:
 //! the browser client (`tether`, `tether-core`) and the reference server
 //! (`tether-server`) both use it, so the two can never drift apart. It does
-//! no I/O and depends only on serde.
+//! no I/O. Frames are read and written by the small hand-written [`json`]
+//! module, not serde, to keep the browser client small; the HTTP bodies
+//! derive serde's traits.
 //!
 //! Every frame is one JSON object `{"type": "...", "payload": {...}}`.
 //!
@@ -27,11 +29,13 @@
 
 mod frames;
 mod http;
+pub mod json;
 mod secret;
 pub mod time;
 
 pub use frames::*;
 pub use http::*;
+pub use json::RawJson;
 pub use secret::Secret;
 
 /// Path of the notification socket, relative to the API origin.

@@ -351,7 +351,9 @@ impl Session {
             }
             ClientMessage::Send(outgoing) => {
                 let user = self.user().expect("authenticated");
-                let applied = self.state.inbox.apply(user, &outgoing.id, outgoing.body);
+                // The body is JSON by construction (the decoder wrote it).
+                let body = serde_json::from_str(outgoing.body.as_str()).unwrap_or_default();
+                let applied = self.state.inbox.apply(user, &outgoing.id, body);
                 tracing::debug!(socket_id = self.socket_id, applied, "send frame");
                 self.send(ServerMessage::Ack(Ack { id: outgoing.id })).await
             }

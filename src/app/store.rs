@@ -91,7 +91,7 @@ impl Store {
 
     /// Sends `text` as `{"text": ...}` and tracks it.
     pub fn send(&self, conn: ConnectionManager, text: String) -> Result<(), SendError> {
-        let result = conn.send(serde_json::json!({ "text": text }));
+        let result = conn.send(&serde_json::json!({ "text": text }));
         let (id, status, error) = match &result {
             Ok(id) => {
                 let status = if self.state.get_untracked() == ConnectionState::Connected {

@@ -174,7 +174,7 @@ impl Driver {
         self.dispatch(Input::Connect);
     }
 
-    pub(crate) fn send(&self, body: serde_json::Value) -> Result<MessageId, SendError> {
+    pub(crate) fn send(&self, body: tether_protocol::RawJson) -> Result<MessageId, SendError> {
         if self.destroyed.get() {
             return Err(SendError::Destroyed);
         }

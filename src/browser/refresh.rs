@@ -13,12 +13,18 @@ pub(crate) async fn refresh(url: &str) -> Input {
         .send()
         .await;
     match response {
-        Ok(r) if r.ok() => match r.json::<TokenResponse>().await {
-            Ok(body) => Input::TokenRefreshed {
+        Ok(r) if r.ok() => match r
+            .text()
+            .await
+            .ok()
+            .as_deref()
+            .and_then(TokenResponse::decode)
+        {
+            Some(body) => Input::TokenRefreshed {
                 token: body.access_token,
                 expires_in: Some(Duration::from_secs(body.expires_in)),
             },
-            Err(_) => Input::RefreshFailed {
+            None => Input::RefreshFailed {
                 unauthorized: false,
                 message: "the refresh response was not a token".into(),
             },

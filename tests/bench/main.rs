@@ -321,7 +321,7 @@ async fn throughput() -> Value {
 }
 
 /// CPU cost per notification frame without the network, in µs: the core
-/// machine alone (decode, dedupe, emit, drain its effects), serde decoding
+/// machine alone (decode, dedupe, emit, drain its effects), frame decoding
 /// alone, and `JSON.parse` of the same text in JS. This splits the
 /// throughput figure into the manager's own work and the browser's.
 fn cpu_cost() -> Value {
@@ -404,7 +404,7 @@ fn cpu_cost() -> Value {
         "frames": n,
         "core_handle_us": round3(core_us),
         "snapshot_compare_us": round3(snapshot_us),
-        "serde_decode_us": round3(decode_us),
+        "frame_decode_us": round3(decode_us),
         "js_json_parse_us": round3(js_ms * 1000.0 / f64::from(n)),
     })
 }

@@ -198,7 +198,7 @@ async fn messages_sent_while_disconnected_are_delivered_once() {
     })
     .await;
     let ids: Vec<_> = (0..3)
-        .map(|n| f.conn.send(json!({"n": n})).expect("queued"))
+        .map(|n| f.conn.send(&json!({"n": n})).expect("queued"))
         .collect();
     assert_eq!(f.snapshot().pending, 3);
     f.conn.connect();
@@ -261,7 +261,7 @@ async fn nothing_fires_after_destroy() {
     let calls = std::rc::Rc::new(std::cell::Cell::new(0));
     let counter = calls.clone();
     let _subscription = f.conn.on_any(move |_| counter.set(counter.get() + 1));
-    let queued = f.conn.send(json!("last words")).expect("accepted");
+    let queued = f.conn.send(&json!("last words")).expect("accepted");
     let failed = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let seen = failed.clone();
     let _failures = f.conn.on(EventKind::SendFailed, move |e| {
@@ -278,7 +278,7 @@ async fn nothing_fires_after_destroy() {
     fire_window_event("online");
     fire_window_event("pageshow");
     assert_eq!(calls.get(), 0);
-    assert!(matches!(f.conn.send(json!(1)), Err(SendError::Destroyed)));
+    assert!(matches!(f.conn.send(&json!(1)), Err(SendError::Destroyed)));
 }
 
 /// `scripts/test` runs the server with `--token-ttl 30`: the manager
@@ -408,7 +408,7 @@ async fn bad_frames_are_errors_and_the_connection_stays() {
         assert_eq!(f.snapshot().state, ConnectionState::Connected);
     }
     // Still usable: a message goes through and is acked.
-    let id = f.conn.send(json!("still here")).unwrap();
+    let id = f.conn.send(&json!("still here")).unwrap();
     let event = f
         .wait_for("Ack", Duration::from_secs(10), |e| {
             matches!(e, Event::Ack { .. })

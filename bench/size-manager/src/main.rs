@@ -1,6 +1,6 @@
 //! Size benchmark: `bench/size-base` plus the ConnectionManager, i.e.
 //! `provide_connection_manager` at the root and one component that reads
-//! `state()` and calls `send`. Built by `scripts/bench` exactly like the
+//! `state()` and calls `send` with a serde-derived message. Built by `scripts/bench` exactly like the
 //! baseline; the difference in gzip bytes is the manager's cost.
 
 use leptos::prelude::*;
@@ -8,13 +8,19 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 use tether::prelude::*;
 
+/// What the app sends: a typed message, the usual way with serde.
+#[derive(serde::Serialize)]
+struct Hello {
+    hi: u32,
+}
+
 #[component]
 fn Status() -> impl IntoView {
     let conn = use_connection_manager();
     view! {
         <p>{move || conn.state().get().to_string()}</p>
         <button on:click=move |_| {
-            let _ = conn.send(serde_json::json!({"hi": 1}));
+            let _ = conn.send(&Hello { hi: 1 });
         }>"Send"</button>
     }
 }

@@ -122,7 +122,7 @@ fn auth_error_then_4001_is_one_final_failure() {
     assert_eq!(h.conn.state(), ConnectionState::Disconnected);
     assert_eq!(h.conn.snapshot().pending, 0);
     assert_eq!(
-        h.conn.send(h.now, json!(1)),
+        h.conn.send(h.now, raw(json!(1))),
         Err(SendError::AuthFailed),
         "no queueing for a dead session"
     );

@@ -148,7 +148,7 @@ fn destroy_fails_pending_messages_and_ignores_everything_after() {
         error: SendError::Destroyed
     }));
     assert!(h.input(Input::Connect).is_empty());
-    assert_eq!(h.conn.send(h.now, json!(2)), Err(SendError::Destroyed));
+    assert_eq!(h.conn.send(h.now, raw(json!(2))), Err(SendError::Destroyed));
 }
 
 #[test]

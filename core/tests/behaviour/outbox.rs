@@ -69,22 +69,22 @@ fn too_large_and_queue_full_are_refused_never_dropped() {
         ..Config::default()
     };
     let mut h = Harness::with_token_config(config);
-    let err = h.conn.send(h.now, json!("x".repeat(300))).unwrap_err();
+    let err = h.conn.send(h.now, raw(json!("x".repeat(300)))).unwrap_err();
     assert!(matches!(err, SendError::TooLarge { limit: 200, size } if size > 300));
     h.send(json!(1));
     let second = h.send(json!(2));
     assert_eq!(
-        h.conn.send(h.now, json!(3)),
+        h.conn.send(h.now, raw(json!(3))),
         Err(SendError::QueueFull { capacity: 2 })
     );
     // Acked messages free their slot; capacity counts unacked, sent or not.
     h.online();
     assert_eq!(
-        h.conn.send(h.now, json!(3)),
+        h.conn.send(h.now, raw(json!(3))),
         Err(SendError::QueueFull { capacity: 2 })
     );
     h.frame(ack(second.as_str()));
-    assert!(h.conn.send(h.now, json!(3)).is_ok());
+    assert!(h.conn.send(h.now, raw(json!(3))).is_ok());
     assert_eq!(h.conn.snapshot().pending, 2);
 }
 

@@ -78,7 +78,7 @@ impl Harness {
     }
 
     pub fn send(&mut self, body: Value) -> MessageId {
-        self.conn.send(self.now, body).expect("send accepted")
+        self.conn.send(self.now, raw(body)).expect("send accepted")
     }
 
     /// Connect, open, authenticate (token lifetime 15 min).
@@ -192,4 +192,9 @@ pub fn errors(effects: &[Effect]) -> Vec<tether_core::ConnectionError> {
             _ => None,
         })
         .collect()
+}
+
+/// A `send` body from a `json!` value.
+pub fn raw(body: Value) -> tether_protocol::RawJson {
+    tether_protocol::RawJson::new(body.to_string()).expect("json! is JSON")
 }

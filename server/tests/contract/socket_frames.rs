@@ -1,6 +1,6 @@
 use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
-use tether_protocol::{ClientMessage, Outgoing, ServerMessage, error_code};
+use tether_protocol::{ClientMessage, Outgoing, RawJson, ServerMessage, error_code};
 use tether_server::Config;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -65,7 +65,7 @@ async fn duplicate_send_ids_are_acked_but_applied_once() {
             &mut ws,
             ClientMessage::Send(Outgoing {
                 id: id.clone(),
-                body: serde_json::json!({"attempt": attempt}),
+                body: RawJson::new(serde_json::json!({"attempt": attempt}).to_string()).unwrap(),
             }),
         )
         .await;
@@ -81,7 +81,7 @@ async fn duplicate_send_ids_are_acked_but_applied_once() {
         &mut ws,
         ClientMessage::Send(Outgoing {
             id: id.clone(),
-            body: serde_json::json!({"attempt": 3}),
+            body: RawJson::new(serde_json::json!({"attempt": 3}).to_string()).unwrap(),
         }),
     )
     .await;
@@ -262,7 +262,7 @@ async fn withheld_pongs_are_not_sent() {
         &mut alice,
         ClientMessage::Send(Outgoing {
             id: "after-ping".into(),
-            body: serde_json::Value::Null,
+            body: RawJson::new("null").unwrap(),
         }),
     )
     .await;
