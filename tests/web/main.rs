@@ -68,6 +68,29 @@ async fn connects_and_authenticates() {
     assert_eq!(server_sockets(&user).await, 1);
 }
 
+/// The per-field signals are made on first use under the provider's owner,
+/// not the caller's: the component that asked first can unmount without
+/// taking the signal down for everyone else, and every caller gets the same
+/// signal.
+#[wasm_bindgen_test]
+async fn field_signals_outlive_the_component_that_asked_first() {
+    let user = sign_up("fields").await;
+    let token = log_in(&user).await.access_token;
+    let mut f = Fixture::start(Some(&token), |o| o);
+    let child = f.owner.with(Owner::new); // a component below the provider
+    let first = child.with(|| f.conn.state());
+    child.cleanup(); // ...unmounts
+    f.connected().await;
+    assert_eq!(first.get_untracked(), ConnectionState::Connected);
+    assert_eq!(f.conn.state().get_untracked(), ConnectionState::Connected);
+    assert!(f.conn.state() == first, "one memo per field and provider");
+    // A field nobody asked for before the connection still starts current.
+    assert_eq!(
+        f.conn.user().get_untracked().as_deref(),
+        Some(user.id.as_str())
+    );
+}
+
 #[wasm_bindgen_test]
 async fn invalid_token_is_final() {
     // Well-formed, but signed with another key.
