@@ -117,10 +117,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.at).copied()
     }
 
+    #[inline(always)]
     fn space(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.at += 1;
@@ -148,18 +150,18 @@ impl<'a> Reader<'a> {
         if depth >= MAX_DEPTH {
             return Err(self.error("nested too deeply"));
         }
-        let rest = &self.text[self.at..];
-        for (word, value) in [
-            ("null", Value::Null),
-            ("true", Value::Bool(true)),
-            ("false", Value::Bool(false)),
-        ] {
-            if rest.starts_with(word) {
-                self.at += word.len();
-                return Ok(value);
+        let keyword = |reader: &mut Self, word: &str, value| {
+            if reader.text[reader.at..].starts_with(word) {
+                reader.at += word.len();
+                Ok(value)
+            } else {
+                Err(reader.error("expected a value"))
             }
-        }
+        };
         match self.peek() {
+            Some(b'n') => keyword(self, "null", Value::Null),
+            Some(b't') => keyword(self, "true", Value::Bool(true)),
+            Some(b'f') => keyword(self, "false", Value::Bool(false)),
             Some(b'"') => self.string().map(Value::String),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b'[') => {
@@ -178,7 +180,7 @@ impl<'a> Reader<'a> {
             }
             Some(b'{') => {
                 self.at += 1;
-                let mut members = Vec::new();
+                let mut members = Vec::with_capacity(8);
                 if !self.eat(b'}') {
                     loop {
                         self.space();
@@ -240,17 +242,18 @@ impl<'a> Reader<'a> {
         let start = self.at;
         let bytes = self.text.as_bytes();
         // The fast path: no escapes, borrow the text.
-        loop {
-            match bytes.get(self.at) {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
-                    self.at += 1;
-                    return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1f) => return Err(self.error("control character in string")),
-                Some(_) => self.at += 1,
+        let run = bytes[start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        self.at = run.map_or(bytes.len(), |n| start + n);
+        match bytes.get(self.at) {
+            None => return Err(self.error("unterminated string")),
+            Some(b'"') => {
+                self.at += 1;
+                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.error("control character in string")),
         }
         let mut out = String::from(&self.text[start..self.at]);
         loop {

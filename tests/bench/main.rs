@@ -322,7 +322,7 @@ async fn throughput() -> Value {
 
 /// CPU cost per notification frame without the network, in µs: the core
 /// machine alone (decode, dedupe, emit, drain its effects), frame decoding
-/// alone, and `JSON.parse` of the same text in JS. This splits the
+/// alone (and, for reference, serde_json into a derived enum), and `JSON.parse` of the same text in JS. This splits the
 /// throughput figure into the manager's own work and the browser's.
 fn cpu_cost() -> Value {
     use tether::machine::{Config, Connection, Input};
@@ -359,7 +359,7 @@ fn cpu_cost() -> Value {
     let per_frame = |t: f64| (now_ms() - t) * 1000.0 / f64::from(n);
     // Each figure is the second of two passes: the first one runs while V8
     // still tiers the code up.
-    let (mut core_us, mut decode_us, mut snapshot_us) = (0.0, 0.0, 0.0);
+    let (mut core_us, mut decode_us, mut serde_us, mut snapshot_us) = (0.0, 0.0, 0.0, 0.0);
     for _ in 0..2 {
         let (mut machine, now) = online();
         let t = now_ms();
@@ -384,9 +384,22 @@ fn cpu_cost() -> Value {
 
         let t = now_ms();
         for text in &texts {
-            let _ = tether::protocol::ServerMessage::decode(text);
+            let _ = std::hint::black_box(tether::protocol::ServerMessage::decode(text));
         }
         decode_us = per_frame(t);
+
+        // The same frames through serde_json into a derived enum of the
+        // same shape: the reference the hand-written decoder replaced.
+        #[derive(serde::Deserialize)]
+        #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
+        enum Reference {
+            Notification(#[allow(dead_code)] tether::Notification),
+        }
+        let t = now_ms();
+        for text in &texts {
+            let _ = std::hint::black_box(serde_json::from_str::<Reference>(text));
+        }
+        serde_us = per_frame(t);
     }
 
     let parse = js_sys::Function::new_with_args(
@@ -405,6 +418,7 @@ fn cpu_cost() -> Value {
         "core_handle_us": round3(core_us),
         "snapshot_compare_us": round3(snapshot_us),
         "frame_decode_us": round3(decode_us),
+        "serde_json_decode_us": round3(serde_us),
         "js_json_parse_us": round3(js_ms * 1000.0 / f64::from(n)),
     })
 }
