@@ -334,36 +334,49 @@ fn decode<T>(
     decode(&payload)
 }
 
-/// Builds a frame: `{"type":"<kind>","payload":{` … `}}`; `fields` writes
-/// the members, each starting with `,` except the first.
-fn frame(kind: &str, fields: impl FnOnce(&mut String)) -> String {
+/// The value of one payload member, as [`frame`] writes it.
+enum Field<'a> {
+    Str(&'a str),
+    U64(u64),
+    Null,
+    /// JSON text written as it is.
+    Raw(&'a str),
+}
+
+impl<'a> From<Option<&'a str>> for Field<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        value.map_or(Self::Null, Self::Str)
+    }
+}
+
+impl From<Option<u64>> for Field<'_> {
+    fn from(value: Option<u64>) -> Self {
+        value.map_or(Self::Null, Self::U64)
+    }
+}
+
+/// Builds a frame: `{"type":"<kind>","payload":{<fields>}}`.
+fn frame(kind: &str, fields: &[(&str, Field<'_>)]) -> String {
     let mut out = String::with_capacity(64);
     out.push_str("{\"type\":\"");
     out.push_str(kind);
     out.push_str("\",\"payload\":{");
-    fields(&mut out);
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+        match value {
+            Field::Str(text) => json::write_str(&mut out, text),
+            Field::U64(n) => json::write_u64(&mut out, *n),
+            Field::Null => out.push_str("null"),
+            Field::Raw(text) => out.push_str(text),
+        }
+    }
     out.push_str("}}");
     out
-}
-
-/// Writes `"name":` (with a leading `,` unless `first`).
-fn key(out: &mut String, name: &str, first: bool) {
-    if !first {
-        out.push(',');
-    }
-    out.push('"');
-    out.push_str(name);
-    out.push_str("\":");
-}
-
-fn string_field(out: &mut String, name: &str, value: &str, first: bool) {
-    key(out, name, first);
-    json::write_str(out, value);
-}
-
-fn u64_field(out: &mut String, name: &str, value: u64, first: bool) {
-    key(out, name, first);
-    json::write_u64(out, value);
 }
 
 impl ClientMessage {
@@ -407,24 +420,21 @@ impl ClientMessage {
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
         match self {
-            Self::Auth(auth) => frame("auth", |out| {
-                key(out, "token", true);
-                match &auth.token {
-                    Some(token) => json::write_str(out, token.expose()),
-                    None => out.push_str("null"),
-                }
-                key(out, "last_seq", false);
-                match auth.last_seq {
-                    Some(seq) => json::write_u64(out, seq),
-                    None => out.push_str("null"),
-                }
-            }),
-            Self::Ping(ping) => frame("ping", |out| u64_field(out, "seq", ping.seq, true)),
-            Self::Send(send) => frame("send", |out| {
-                string_field(out, "id", &send.id, true);
-                key(out, "body", false);
-                out.push_str(send.body.as_str());
-            }),
+            Self::Auth(auth) => frame(
+                "auth",
+                &[
+                    ("token", auth.token.as_ref().map(Secret::expose).into()),
+                    ("last_seq", auth.last_seq.into()),
+                ],
+            ),
+            Self::Ping(ping) => frame("ping", &[("seq", Field::U64(ping.seq))]),
+            Self::Send(send) => frame(
+                "send",
+                &[
+                    ("id", Field::Str(&send.id)),
+                    ("body", Field::Raw(send.body.as_str())),
+                ],
+            ),
         }
     }
 }
@@ -480,28 +490,40 @@ impl ServerMessage {
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
         match self {
-            Self::AuthSuccess(a) => frame("auth_success", |out| {
-                string_field(out, "user_id", &a.user_id, true);
-                string_field(out, "authenticated_at", &a.authenticated_at, false);
-                string_field(out, "expires_at", &a.expires_at, false);
-            }),
-            Self::AuthError(e) => frame("auth_error", |out| {
-                string_field(out, "code", e.code.as_str(), true);
-                string_field(out, "message", &e.message, false);
-            }),
-            Self::Pong(pong) => frame("pong", |out| u64_field(out, "seq", pong.seq, true)),
-            Self::Notification(n) => frame("notification", |out| {
-                u64_field(out, "seq", n.seq, true);
-                string_field(out, "id", &n.id, false);
-                string_field(out, "title", &n.title, false);
-                string_field(out, "body", &n.body, false);
-                string_field(out, "created_at", &n.created_at, false);
-            }),
-            Self::Ack(ack) => frame("ack", |out| string_field(out, "id", &ack.id, true)),
-            Self::Error(e) => frame("error", |out| {
-                string_field(out, "code", &e.code, true);
-                string_field(out, "message", &e.message, false);
-            }),
+            Self::AuthSuccess(a) => frame(
+                "auth_success",
+                &[
+                    ("user_id", Field::Str(&a.user_id)),
+                    ("authenticated_at", Field::Str(&a.authenticated_at)),
+                    ("expires_at", Field::Str(&a.expires_at)),
+                ],
+            ),
+            Self::AuthError(e) => frame(
+                "auth_error",
+                &[
+                    ("code", Field::Str(e.code.as_str())),
+                    ("message", Field::Str(&e.message)),
+                ],
+            ),
+            Self::Pong(pong) => frame("pong", &[("seq", Field::U64(pong.seq))]),
+            Self::Notification(n) => frame(
+                "notification",
+                &[
+                    ("seq", Field::U64(n.seq)),
+                    ("id", Field::Str(&n.id)),
+                    ("title", Field::Str(&n.title)),
+                    ("body", Field::Str(&n.body)),
+                    ("created_at", Field::Str(&n.created_at)),
+                ],
+            ),
+            Self::Ack(ack) => frame("ack", &[("id", Field::Str(&ack.id))]),
+            Self::Error(e) => frame(
+                "error",
+                &[
+                    ("code", Field::Str(&e.code)),
+                    ("message", Field::Str(&e.message)),
+                ],
+            ),
         }
     }
 }
