@@ -1,15 +1,30 @@
-//! Size benchmark, baseline: a minimal Leptos CSR app with a router. Built
-//! by `scripts/bench` exactly like `bench/size-manager`, which adds the
-//! ConnectionManager; the difference in gzip bytes is the manager's cost.
+//! Size benchmark, baseline: a minimal Leptos CSR app with a router and a
+//! (static) status line with a button. Built by `scripts/bench` exactly like
+//! `bench/size-manager`, which is the same app with the ConnectionManager
+//! behind the status line and the button; the difference in gzip bytes is
+//! the manager's cost.
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
+/// The same view as size-manager's `Status`: a text rendered by a closure
+/// and a button with a click handler. That view code is the app's, not the
+/// manager's, so both builds have it. It holds no signal: whatever reactive
+/// state the manager brings is counted as the manager's.
+#[component]
+fn Status() -> impl IntoView {
+    view! {
+        <p>{move || "INITIAL".to_string()}</p>
+        <button on:click=move |_| {}>"Send"</button>
+    }
+}
+
 #[component]
 fn Home() -> impl IntoView {
     view! {
         <h1>"Home"</h1>
+        <Status/>
         <A href="/about">"About"</A>
     }
 }
