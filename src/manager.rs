@@ -14,11 +14,15 @@ use tether_core::{
 };
 use tether_protocol::{RawJson, Secret};
 
+/// What makes two providers the same connection: the socket URL and the
+/// token's storage key.
+type SharedKey = (String, String);
+
 thread_local! {
     /// The drivers of this page, one per (socket URL, token storage key). A
     /// second provider with the same configuration (another mount, a second
     /// app root) shares the driver instead of opening a second socket.
-    static SHARED: RefCell<Vec<(String, Weak<Driver>)>> = const { RefCell::new(Vec::new()) };
+    static SHARED: RefCell<Vec<(SharedKey, Weak<Driver>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A `Copy` handle on the page's one connection, with read-only signals for
@@ -65,10 +69,11 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
         return existing;
     }
     let origin = web_sys::window().and_then(|w| w.location().origin().ok());
-    let seed =
-        (js_sys::Math::random() * 2f64.powi(53)) as u64 ^ crate::browser::now().rotate_left(32);
+    // 2^53: a double's random bits, without `powi` (a compiler-runtime call).
+    let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+        ^ crate::browser::now().rotate_left(32);
     let config = options.to_core(origin.as_deref(), seed);
-    let key = format!("{}\n{}", config.url, options.storage_key);
+    let key = (config.url.clone(), options.storage_key.clone());
     let shared = SHARED.with(|shared| {
         let mut shared = shared.borrow_mut();
         shared.retain(|(_, d)| d.upgrade().is_some_and(|d| !d.is_destroyed()));
@@ -92,8 +97,7 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
         driver
     });
 
-    let snapshot = RwSignal::new(driver.snapshot());
-    let view = driver.attach_view(snapshot);
+    let snapshot = RwSignal::from(driver.state());
     let inner = StoredValue::new_local(Inner {
         driver: Some(driver),
         owner: Owner::current().map(|owner| owner.downgrade()),
@@ -102,9 +106,7 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
     on_cleanup(move || {
         // The last provider to go drops the driver, which closes the socket
         // and removes every listener and timer.
-        if let Some(Some(driver)) = inner.try_update_value(|inner| inner.driver.take()) {
-            driver.detach_view(view);
-        }
+        inner.try_update_value(|inner| inner.driver.take());
     });
     let manager = ConnectionManager { snapshot, inner };
     provide_context(manager);

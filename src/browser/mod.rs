@@ -3,10 +3,10 @@
 //! timer and the window listeners; dropping it (or [`Driver::destroy`])
 //! removes them all.
 //!
-//! Re-entrancy: inputs and effects go through two FIFO queues drained by one
-//! loop, so a subscriber that calls `send()` from inside an event callback is
-//! queued behind the effects already produced, never run out of order and
-//! never against a borrowed machine.
+//! Re-entrancy: inputs wait in a FIFO queue and effects in the machine's own,
+//! both drained by one loop, so a subscriber that calls `send()` from inside
+//! an event callback is queued behind the effects already produced, never
+//! run out of order and never against a borrowed machine.
 
 mod refresh;
 mod socket;
@@ -15,7 +15,7 @@ pub mod storage;
 use crate::events::{EventKind, Subscribers};
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
-use leptos::prelude::{RwSignal, Set, WithUntracked};
+use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
 use socket::{Socket, SocketEvent};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -55,15 +55,15 @@ pub(crate) struct Driver {
     settings: Settings,
     io: RefCell<Io>,
     inputs: RefCell<VecDeque<Input>>,
-    effects: RefCell<VecDeque<Effect>>,
     busy: Cell<bool>,
     destroyed: Cell<bool>,
     /// The token the core was last given, to notice a newer one in storage.
     token: RefCell<Option<Secret>>,
     pub(crate) subscribers: Subscribers,
-    views: RefCell<Vec<(u64, RwSignal<Snapshot>)>>,
-    next_view: Cell<u64>,
-    published: RefCell<Snapshot>,
+    /// The core's public state as last published. Every provider of this
+    /// driver wraps this one signal (an `RwSignal` in its own owner), so a
+    /// change is compared and stored once, never cloned per provider.
+    state: ArcRwSignal<Snapshot>,
 }
 
 impl Driver {
@@ -80,14 +80,11 @@ impl Driver {
             settings,
             io: RefCell::default(),
             inputs: RefCell::default(),
-            effects: RefCell::default(),
             busy: Cell::new(false),
             destroyed: Cell::new(false),
             token: RefCell::new(None),
             subscribers: Subscribers::default(),
-            views: RefCell::default(),
-            next_view: Cell::new(0),
-            published: RefCell::new(snapshot),
+            state: ArcRwSignal::new(snapshot),
         })
     }
 
@@ -97,52 +94,44 @@ impl Driver {
         let Some(window) = web_sys::window() else {
             return;
         };
-        let mut listeners = Vec::new();
-        let forward = |target: &web_sys::EventTarget,
-                       name: &'static str,
-                       input: fn(&web_sys::Event) -> Option<Input>| {
+        // One closure type for all of them (each type is its own code).
+        let listen = |target: &web_sys::EventTarget,
+                      name: &'static str,
+                      on: fn(&Driver, &web_sys::Event)| {
             let this = self.this.clone();
             EventListener::new(target, name, move |e| {
-                if let (Some(driver), Some(input)) = (this.upgrade(), input(e)) {
-                    driver.dispatch(input);
+                if let Some(driver) = this.upgrade() {
+                    on(&driver, e);
                 }
             })
         };
-        listeners.push(forward(&window, "online", |_| Some(Input::Online)));
-        listeners.push(forward(&window, "offline", |_| Some(Input::Offline)));
-        listeners.push(forward(&window, "pageshow", |_| Some(Input::Visible)));
-        listeners.push(forward(&window, "pagehide", |_| Some(Input::Hidden)));
+        let mut listeners = vec![
+            listen(&window, "online", |d, _| d.dispatch(Input::Online)),
+            listen(&window, "offline", |d, _| d.dispatch(Input::Offline)),
+            listen(&window, "pageshow", |d, _| d.dispatch(Input::Visible)),
+            listen(&window, "pagehide", |d, _| d.dispatch(Input::Hidden)),
+            // Another tab signed in again: use its token from now on.
+            listen(&window, "storage", |d, e| {
+                if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e)
+                    && e.key().as_deref() == Some(d.settings.storage_key.as_str())
+                    && let Some(token) = e.new_value().filter(|t| !t.is_empty())
+                {
+                    d.set_stored_token(Secret::new(token));
+                }
+            }),
+        ];
         if let Some(document) = window.document() {
-            let doc = document.clone();
-            let this = self.this.clone();
-            listeners.push(EventListener::new(
-                &document,
-                "visibilitychange",
-                move |_| {
-                    let input = if doc.visibility_state() == web_sys::VisibilityState::Hidden {
-                        Input::Hidden
-                    } else {
-                        Input::Visible
-                    };
-                    if let Some(driver) = this.upgrade() {
-                        driver.dispatch(input);
-                    }
-                },
-            ));
+            listeners.push(listen(&document, "visibilitychange", |d, _| {
+                let hidden = web_sys::window()
+                    .and_then(|w| w.document())
+                    .is_some_and(|doc| doc.visibility_state() == web_sys::VisibilityState::Hidden);
+                d.dispatch(if hidden {
+                    Input::Hidden
+                } else {
+                    Input::Visible
+                });
+            }));
         }
-        // Another tab signed in again: use its token from now on.
-        let this = self.this.clone();
-        listeners.push(EventListener::new(&window, "storage", move |e| {
-            let Some(driver) = this.upgrade() else { return };
-            let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e) else {
-                return;
-            };
-            if e.key().as_deref() == Some(driver.settings.storage_key.as_str())
-                && let Some(token) = e.new_value().filter(|t| !t.is_empty())
-            {
-                driver.set_stored_token(Secret::new(token));
-            }
-        }));
         self.io.borrow_mut().listeners = listeners;
         self.reload_token();
     }
@@ -178,32 +167,14 @@ impl Driver {
         if self.destroyed.get() {
             return Err(SendError::Destroyed);
         }
-        let result = {
-            let mut machine = self.machine.borrow_mut();
-            let result = machine.send(now(), body);
-            self.collect(&mut machine);
-            result
-        };
+        let result = self.machine.borrow_mut().send(now(), body);
         self.pump();
         result
     }
 
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        self.machine.borrow().snapshot()
-    }
-
-    pub(crate) fn attach_view(&self, view: RwSignal<Snapshot>) -> u64 {
-        let id = self.next_view.get();
-        self.next_view.set(id + 1);
-        view.set(self.published.borrow().clone());
-        self.views.borrow_mut().push((id, view));
-        id
-    }
-
-    pub(crate) fn detach_view(&self, id: u64) -> usize {
-        let mut views = self.views.borrow_mut();
-        views.retain(|(v, _)| *v != id);
-        views.len()
+    /// The published state, for a provider to wrap in its own `RwSignal`.
+    pub(crate) fn state(&self) -> ArcRwSignal<Snapshot> {
+        self.state.clone()
     }
 
     pub(crate) fn storage_key(&self) -> &str {
@@ -226,7 +197,6 @@ impl Driver {
         let io = std::mem::take(&mut *self.io.borrow_mut());
         drop(io); // Socket::drop removes its handlers and closes it.
         self.inputs.borrow_mut().clear();
-        self.effects.borrow_mut().clear();
         self.subscribers.clear();
     }
 
@@ -239,31 +209,21 @@ impl Driver {
         self.pump();
     }
 
-    fn collect(&self, machine: &mut Connection) {
-        let mut effects = self.effects.borrow_mut();
-        while let Some(effect) = machine.poll_effect() {
-            effects.push_back(effect);
-        }
-    }
-
     fn pump(&self) {
         if self.busy.replace(true) {
             return; // the outer loop will get to it, in order
         }
-        loop {
-            let effect = self.effects.borrow_mut().pop_front();
+        // The machine is borrowed only for each step, so that an effect's
+        // callback can call back into the driver.
+        while !self.destroyed.get() {
+            let effect = self.machine.borrow_mut().poll_effect();
             if let Some(effect) = effect {
                 self.execute(effect);
                 continue;
             }
             let input = self.inputs.borrow_mut().pop_front();
             let Some(input) = input else { break };
-            if self.destroyed.get() {
-                break;
-            }
-            let mut machine = self.machine.borrow_mut();
-            machine.handle(now(), input);
-            self.collect(&mut machine);
+            self.machine.borrow_mut().handle(now(), input);
         }
         self.busy.set(false);
         // The one timer is derived from the machine's deadline rather than
@@ -299,22 +259,18 @@ impl Driver {
         self.io.borrow_mut().timer = timer;
     }
 
-    /// Pushes the core's public state into every view's signal, if it changed.
+    /// Publishes the core's public state, if it changed.
     fn publish(&self) {
         if self.destroyed.get() {
             return;
         }
         let snapshot = self.machine.borrow().snapshot();
-        if *self.published.borrow() == snapshot {
-            return;
+        if self
+            .state
+            .with_untracked(|published| *published != snapshot)
+        {
+            self.state.set(snapshot);
         }
-        let views: Vec<_> = self.views.borrow().iter().map(|(_, v)| *v).collect();
-        for view in views {
-            if view.try_with_untracked(|current| *current != snapshot) == Some(true) {
-                view.set(snapshot.clone());
-            }
-        }
-        *self.published.borrow_mut() = snapshot;
     }
 
     fn execute(&self, effect: Effect) {
