@@ -34,3 +34,30 @@ fn the_sources_use_no_platform_clock_or_randomness() {
         }
     }
 }
+
+/// Every byte of the core ships in the browser build: its runtime
+/// dependencies are an allow-list. serde_json, say, would add ~20 KiB of
+/// gzipped wasm to every app (the frames have their own small JSON codec in
+/// tether-protocol); tests may use it as a dev-dependency.
+#[test]
+fn the_runtime_dependencies_are_an_allow_list() {
+    let manifest = include_str!("../../Cargo.toml");
+    let mut section = "";
+    let mut deps = Vec::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[dependencies]" && !line.is_empty() && !line.starts_with('#') {
+            deps.push(line.split(['=', '.', ' ']).next().unwrap_or(line));
+        }
+    }
+    assert_eq!(
+        deps,
+        ["tether-protocol", "thiserror"],
+        "tether-core's [dependencies]"
+    );
+    assert!(
+        !manifest.contains("[dependencies."),
+        "a dependency declared as a table"
+    );
+}
