@@ -33,9 +33,24 @@ pub fn expires_at(token: &str) -> Option<u64> {
         return None;
     };
     let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
-    let millis: String = fraction.chars().chain("000".chars()).take(3).collect();
-    let seconds: u64 = seconds.parse().ok()?;
-    seconds.checked_mul(1000)?.checked_add(millis.parse().ok()?)
+    let fraction = fraction.as_bytes();
+    let millis = (0..3).try_fold(0, |ms, i| match fraction.get(i) {
+        None => Some(ms * 10),
+        Some(d) => Some(ms * 10 + u64::from(digit(*d)?)),
+    })?;
+    let seconds = seconds
+        .bytes()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(digit(d)?))
+        })
+        .filter(|_| !seconds.is_empty())?;
+    seconds.checked_mul(1000)?.checked_add(millis)
+}
+
+/// The value of an ASCII digit. (By hand rather than `str::parse`, which
+/// brings its own code into the wasm build.)
+fn digit(byte: u8) -> Option<u8> {
+    byte.is_ascii_digit().then(|| byte - b'0')
 }
 
 /// How long `token` has left at `now` (ms since the epoch): zero when its
@@ -88,6 +103,10 @@ mod tests {
         assert_eq!(remaining(token, 200_000), Some(Duration::ZERO));
         // NumericDate may have a fraction: {"exp":1.5}
         assert_eq!(expires_at("e30.eyJleHAiOjEuNX0.x"), Some(1_500));
+        // {"exp":1.2345}: kept to the ms.
+        assert_eq!(expires_at("e30.eyJleHAiOjEuMjM0NX0.x"), Some(1_234));
+        // {"exp":18446744073709552}: seconds that overflow in ms.
+        assert_eq!(expires_at("e30.eyJleHAiOjE4NDQ2NzQ0MDczNzA5NTUyfQ.x"), None);
         for opaque in [
             "",
             "abc",
