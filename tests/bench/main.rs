@@ -571,6 +571,55 @@ async fn cycle(key: &str) {
     owner.cleanup();
 }
 
+/// The raw baseline of the memory figure: `count` open/auth/close cycles of
+/// a plain JavaScript WebSocket, one after another, with no wasm involved.
+/// Rejects if a socket closes before `auth_success`.
+const RAW_CYCLES_JS: &str = r#"
+return (async () => {
+  for (let i = 0; i < count; i++) {
+    await new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      let authed = false;
+      ws.onopen = () => ws.send(JSON.stringify({ type: "auth", payload: { token, last_seq: null } }));
+      ws.onmessage = (e) => {
+        if (JSON.parse(e.data).type === "auth_success") {
+          authed = true;
+          ws.close(1000, "Client closed");
+        }
+      };
+      ws.onclose = (e) => authed ? resolve() : reject(new Error("closed before auth: " + e.code));
+    });
+  }
+})();
+"#;
+
+async fn raw_cycles(token: &Secret, count: u32) {
+    let run = js_sys::Function::new_with_args("url, token, count", RAW_CYCLES_JS);
+    let promise = run
+        .call3(
+            &JsValue::NULL,
+            &JsValue::from_str(&ws_url()),
+            &JsValue::from_str(token.expose()),
+            &JsValue::from(count),
+        )
+        .expect("the raw cycles start");
+    let done = wasm_bindgen_futures::JsFuture::from(promise.unchecked_into::<js_sys::Promise>());
+    within("raw WebSocket cycles", 600, done)
+        .await
+        .expect("every raw cycle authenticates");
+}
+
+/// The heap figures after `done` cycles, with a full collection first.
+async fn sample(done: u32) -> (bool, Value) {
+    let gc = collect_garbage().await;
+    let sample = json!({
+        "cycles": done,
+        "wasm_bytes": wasm_memory_bytes(),
+        "js_heap_bytes": js_heap_bytes(),
+    });
+    (gc, sample)
+}
+
 async fn memory() -> Value {
     let (_, token) = user("memory").await;
     let key = format!("tether.bench.{}", random_suffix());
@@ -584,15 +633,21 @@ async fn memory() -> Value {
             cycle(&key).await;
             done += 1;
         }
-        gc = collect_garbage().await;
-        samples.push(json!({
-            "cycles": done,
-            "wasm_bytes": wasm_memory_bytes(),
-            "js_heap_bytes": js_heap_bytes(),
-        }));
+        let (exposed, taken) = sample(done).await;
+        gc = exposed;
+        samples.push(taken);
     }
     let _ = storage().remove_item(&key);
-    json!({"gc_exposed": gc, "samples": samples})
+    // The same number of cycles with a plain JS WebSocket: what the browser
+    // itself keeps per connection (compiled code, caches), for comparison.
+    let mut raw_samples = Vec::new();
+    let mut done = 0;
+    for target in [10, total] {
+        raw_cycles(&token, target - done).await;
+        done = target;
+        raw_samples.push(sample(done).await.1);
+    }
+    json!({"gc_exposed": gc, "samples": samples, "raw_samples": raw_samples})
 }
 
 // ----- the one run --------------------------------------------------------------
