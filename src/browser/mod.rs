@@ -18,7 +18,6 @@ use gloo_timers::callback::Timeout;
 use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
 use socket::{Socket, SocketEvent};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 use tether_core::{Connection, Effect, Event, Input, MessageId, Millis, SendError, Snapshot};
 use tether_protocol::Secret;
@@ -54,7 +53,7 @@ pub(crate) struct Driver {
     machine: RefCell<Connection>,
     settings: Settings,
     io: RefCell<Io>,
-    inputs: RefCell<VecDeque<Input>>,
+    inputs: RefCell<Vec<Input>>,
     busy: Cell<bool>,
     destroyed: Cell<bool>,
     /// The token the core was last given, to notice a newer one in storage.
@@ -205,7 +204,7 @@ impl Driver {
         if self.destroyed.get() {
             return;
         }
-        self.inputs.borrow_mut().push_back(input);
+        self.inputs.borrow_mut().push(input);
         self.pump();
     }
 
@@ -221,7 +220,10 @@ impl Driver {
                 self.execute(effect);
                 continue;
             }
-            let input = self.inputs.borrow_mut().pop_front();
+            let input = {
+                let mut inputs = self.inputs.borrow_mut();
+                (!inputs.is_empty()).then(|| inputs.remove(0))
+            };
             let Some(input) = input else { break };
             self.machine.borrow_mut().handle(now(), input);
         }
@@ -315,7 +317,7 @@ impl Driver {
                             driver.dispatch(input);
                         }
                     }),
-                    None => self.inputs.borrow_mut().push_back(Input::RefreshFailed {
+                    None => self.inputs.borrow_mut().push(Input::RefreshFailed {
                         unauthorized: false,
                         message: "token refresh is not configured".into(),
                     }),

@@ -138,3 +138,30 @@ fn a_new_session_after_a_final_failure_does_not_resume_but_still_deduplicates() 
         1
     );
 }
+
+/// The browser driver polls one effect at a time and may call `send` in
+/// between (a subscriber reacting to an event): what was queued first still
+/// comes out first.
+#[test]
+fn effects_stay_in_order_when_sends_come_between_polls() {
+    let mut h = Harness::with_token();
+    let queued: Vec<_> = (0..3).map(|i| h.send(json!(i))).collect();
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    h.conn.handle(h.now, Input::Frame(auth_success(900)));
+    let first = h.conn.poll_effect().expect("an effect after auth_success");
+    let late = h.send(json!("late"));
+    let mut fx = vec![first];
+    fx.extend(h.drain());
+    let ids: Vec<_> = frames(&fx)
+        .iter()
+        .filter(|f| f["type"] == "send")
+        .map(|f| f["payload"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<_> = queued
+        .iter()
+        .chain([&late])
+        .map(|id| id.to_string())
+        .collect();
+    assert_eq!(ids, expected);
+}
