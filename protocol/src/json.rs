@@ -67,7 +67,7 @@ impl<'a> Value<'a> {
     /// without fraction or exponent.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
-            Self::Number(n) => n.parse().ok(),
+            Self::Number(n) => decimal(n.as_bytes()),
             _ => None,
         }
     }
@@ -76,6 +76,18 @@ impl<'a> Value<'a> {
     pub fn is_null(&self) -> bool {
         matches!(self, Self::Null)
     }
+}
+
+/// The value of a non-empty run of ASCII digits, if it fits in a `u64`.
+/// (`str::parse` would do, at the price of ~0.7 KB of wasm per integer type.)
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &c| {
+        let d = c.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// Why a text is not JSON. Deliberately without any of the text's content:
@@ -460,6 +472,17 @@ impl std::fmt::Display for RawJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_integers_are_u64() {
+        let n = |text: &str| parse(text).unwrap().as_u64();
+        assert_eq!(n("0"), Some(0));
+        assert_eq!(n("42"), Some(42));
+        assert_eq!(n("18446744073709551615"), Some(u64::MAX));
+        for text in ["18446744073709551616", "-1", "1.0", "1e3", "\"7\"", "null"] {
+            assert_eq!(n(text), None, "{text}");
+        }
+    }
 
     fn err(text: &str) -> Error {
         parse(text).unwrap_err()

@@ -18,13 +18,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
+    let num = |r: std::ops::Range<usize>| crate::json::decimal(b.get(r)?).map(|n| n as i64);
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if !(1..=12).contains(&month)
@@ -42,8 +36,12 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         if digits == 0 {
             return None;
         }
-        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
-        millis = padded.parse::<i64>().ok()?;
+        // The first three digits are the milliseconds ("5" is 500).
+        millis = frac.as_bytes()[..digits]
+            .iter()
+            .chain(b"00")
+            .take(3)
+            .fold(0, |ms, c| ms * 10 + i64::from(c - b'0'));
         rest = &frac[digits..];
     }
     let offset_minutes = match rest.as_bytes() {
@@ -119,6 +117,20 @@ mod tests {
             Some(1_795_438_341_123)
         );
         assert_eq!(format_rfc3339(951_868_800_000), "2000-03-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn fractions_are_read_to_the_millisecond() {
+        for (fraction, ms) in [
+            ("5", 500),
+            ("05", 50),
+            ("0509", 50),
+            ("999999", 999),
+            ("000", 0),
+        ] {
+            let s = format!("1970-01-01T00:00:01.{fraction}+00:00");
+            assert_eq!(parse_rfc3339(&s), Some(1_000 + ms), "{s}");
+        }
     }
 
     #[test]
