@@ -7,6 +7,8 @@
 //! a scheduling hint: the server still verifies everything.
 
 use std::time::Duration;
+use tether_protocol::json::decimal;
+use tether_protocol::time::fraction_millis;
 
 /// The `exp` claim of a JWT, in ms since the Unix epoch; `None` when `token`
 /// is not a JWT with a numeric `exp` (opaque tokens are fine, they simply
@@ -33,24 +35,10 @@ pub fn expires_at(token: &str) -> Option<u64> {
         return None;
     };
     let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
-    let fraction = fraction.as_bytes();
-    let millis = (0..3).try_fold(0, |ms, i| match fraction.get(i) {
-        None => Some(ms * 10),
-        Some(d) => Some(ms * 10 + u64::from(digit(*d)?)),
-    })?;
-    let seconds = seconds
-        .bytes()
-        .try_fold(0u64, |n, d| {
-            n.checked_mul(10)?.checked_add(u64::from(digit(d)?))
-        })
-        .filter(|_| !seconds.is_empty())?;
-    seconds.checked_mul(1000)?.checked_add(millis)
-}
-
-/// The value of an ASCII digit. (By hand rather than `str::parse`, which
-/// brings its own code into the wasm build.)
-fn digit(byte: u8) -> Option<u8> {
-    byte.is_ascii_digit().then(|| byte - b'0')
+    let millis = fraction_millis(fraction.as_bytes())?;
+    decimal(seconds.as_bytes())?
+        .checked_mul(1000)?
+        .checked_add(millis)
 }
 
 /// How long `token` has left at `now` (ms since the epoch): zero when its

@@ -80,14 +80,26 @@ impl<'a> Value<'a> {
 
 /// The value of a non-empty run of ASCII digits, if it fits in a `u64`.
 /// (`str::parse` would do, at the price of ~0.7 KB of wasm per integer type.)
-pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+///
+/// ```
+/// use tether_protocol::json::decimal;
+/// assert_eq!(decimal(b"042"), Some(42));
+/// assert_eq!(decimal(b""), None);
+/// assert_eq!(decimal(b"4x"), None);
+/// assert_eq!(decimal(b"18446744073709551616"), None);
+/// ```
+pub fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }
-    digits.iter().try_fold(0u64, |n, &c| {
-        let d = c.checked_sub(b'0').filter(|d| *d < 10)?;
-        n.checked_mul(10)?.checked_add(u64::from(d))
-    })
+    digits
+        .iter()
+        .try_fold(0u64, |n, &c| n.checked_mul(10)?.checked_add(digit(c)?))
+}
+
+/// The value of an ASCII digit.
+pub(crate) fn digit(c: u8) -> Option<u64> {
+    c.is_ascii_digit().then(|| u64::from(c - b'0'))
 }
 
 /// Why a text is not JSON. Deliberately without any of the text's content:
@@ -248,42 +260,35 @@ impl<'a> Reader<'a> {
         Ok(Value::Number(&self.text[start..self.at]))
     }
 
-    /// A string starting at the opening quote.
+    /// A string starting at the opening quote. Borrowed from the text
+    /// unless it has escapes.
     fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         self.at += 1;
-        let start = self.at;
         let bytes = self.text.as_bytes();
-        // The fast path: no escapes, borrow the text.
-        let run = bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-        self.at = run.map_or(bytes.len(), |n| start + n);
-        match bytes.get(self.at) {
-            None => return Err(self.error("unterminated string")),
-            Some(b'"') => {
-                self.at += 1;
-                return Ok(Cow::Borrowed(&self.text[start..self.at - 1]));
-            }
-            Some(b'\\') => {}
-            Some(_) => return Err(self.error("control character in string")),
-        }
-        let mut out = String::from(&self.text[start..self.at]);
+        let mut unescaped: Option<String> = None;
         loop {
+            // One scan to the next byte that needs a look.
             let run = self.at;
-            while let Some(&b) = bytes.get(self.at) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.at += 1;
-            }
-            out.push_str(&self.text[run..self.at]);
+            self.at += bytes[run..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(bytes.len() - run);
+            let text = &self.text[run..self.at];
             match bytes.get(self.at) {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
                     self.at += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(match unescaped {
+                        None => Cow::Borrowed(text),
+                        Some(mut out) => {
+                            out.push_str(text);
+                            Cow::Owned(out)
+                        }
+                    });
                 }
                 Some(b'\\') => {
+                    let out = unescaped.get_or_insert_with(String::new);
+                    out.push_str(text);
                     self.at += 1;
                     let escaped = bytes.get(self.at).copied();
                     self.at += 1;

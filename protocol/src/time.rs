@@ -1,6 +1,24 @@
 //! RFC 3339 timestamps as milliseconds since the Unix epoch, without a
 //! date-time dependency (the client bundle stays small).
 
+/// The whole milliseconds of a decimal fraction, given the digits after
+/// the point: `5` is 500 ms, `0509` is 50 ms; digits past the third are
+/// dropped. `None` when one of the first three is not a digit.
+///
+/// ```
+/// use tether_protocol::time::fraction_millis;
+/// assert_eq!(fraction_millis(b"5"), Some(500));
+/// assert_eq!(fraction_millis(b"0509"), Some(50));
+/// assert_eq!(fraction_millis(b"x"), None);
+/// ```
+pub fn fraction_millis(digits: &[u8]) -> Option<u64> {
+    digits
+        .iter()
+        .chain(b"00")
+        .take(3)
+        .try_fold(0, |ms, &c| Some(ms * 10 + crate::json::digit(c)?))
+}
+
 /// Parses an RFC 3339 timestamp (`2026-11-23T12:00:00Z`,
 /// `2026-11-23T12:00:00.250+01:00`) into milliseconds since the Unix epoch.
 ///
@@ -36,12 +54,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         if digits == 0 {
             return None;
         }
-        // The first three digits are the milliseconds ("5" is 500).
-        millis = frac.as_bytes()[..digits]
-            .iter()
-            .chain(b"00")
-            .take(3)
-            .fold(0, |ms, c| ms * 10 + i64::from(c - b'0'));
+        millis = fraction_millis(&frac.as_bytes()[..digits])? as i64;
         rest = &frac[digits..];
     }
     let offset_minutes = match rest.as_bytes() {
