@@ -35,6 +35,11 @@ pub fn expires_at(token: &str) -> Option<u64> {
         return None;
     };
     let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
+    // Only plain decimals: with an exponent (`1.7e9`) the digits mean
+    // something else, and no issuer we know writes one.
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let millis = fraction_millis(fraction.as_bytes())?;
     decimal(seconds.as_bytes())?
         .checked_mul(1000)?
@@ -102,8 +107,9 @@ mod tests {
             "a.b.c.d",
             "e30.e30.x",
             "e30.eyJleHAiOiJzb29uIn0.x",
-            "e30.eyJleHAiOi0xfQ.x",  // {"exp":-1}
-            "e30.eyJleHAiOjFlM30.x", // {"exp":1e3}: not written by any issuer we know
+            "e30.eyJleHAiOi0xfQ.x",         // {"exp":-1}
+            "e30.eyJleHAiOjFlM30.x",        // {"exp":1e3}: not written by any issuer we know
+            "e30.eyJleHAiOjEuMjM0NWUzfQ.x", // {"exp":1.2345e3}: not 1.234 s
         ] {
             assert_eq!(expires_at(opaque), None, "{opaque}");
         }
