@@ -1,0 +1,93 @@
+//! Size benchmark, for comparison only: `bench/size-manager` with
+//! leptos-use's `use_websocket` in place of the ConnectionManager. The same
+//! router app, the hook called once at the root and shared by context, and
+//! the same `Status` component: it shows the connection state and sends a
+//! serde-derived message as JSON text. Built by `scripts/bench` exactly like
+//! the other two; its difference from `bench/size-base` is the hook's cost.
+//!
+//! `use_websocket` does much less than the manager: no auth message, no
+//! token refresh, no keepalive, a fixed reconnect interval (3 tries by
+//! default), no outbox, no decoding of the protocol's frames. It is here as
+//! the floor for a reactive Leptos WebSocket wrapper, not as an equal.
+
+use std::sync::Arc;
+
+use codee::string::FromToStringCodec;
+use leptos::prelude::*;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+use leptos_use_websocket::{ConnectionReadyState, UseWebSocketReturn, use_websocket};
+
+/// What the app sends: a typed message, the usual way with serde.
+#[derive(serde::Serialize)]
+struct Hello {
+    hi: u32,
+}
+
+/// What the root shares with its components.
+#[derive(Clone)]
+struct Socket {
+    state: Signal<ConnectionReadyState>,
+    send: Arc<dyn Fn(&String) + Send + Sync>,
+}
+
+#[component]
+fn Status() -> impl IntoView {
+    let socket = expect_context::<Socket>();
+    let send = socket.send.clone();
+    view! {
+        <p>{move || match socket.state.get() {
+            ConnectionReadyState::Connecting => "connecting",
+            ConnectionReadyState::Open => "open",
+            ConnectionReadyState::Closing => "closing",
+            ConnectionReadyState::Closed => "closed",
+        }}</p>
+        <button on:click=move |_| {
+            if let Ok(text) = serde_json::to_string(&Hello { hi: 1 }) {
+                send(&text);
+            }
+        }>"Send"</button>
+    }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    view! {
+        <h1>"Home"</h1>
+        <Status/>
+        <A href="/about">"About"</A>
+    }
+}
+
+#[component]
+fn About() -> impl IntoView {
+    view! {
+        <h1>"About"</h1>
+        <A href="/">"Home"</A>
+    }
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let UseWebSocketReturn {
+        ready_state, send, ..
+    } = use_websocket::<String, String, FromToStringCodec>("ws://127.0.0.1:9/ws");
+    provide_context(Socket {
+        state: ready_state,
+        send: Arc::new(send),
+    });
+    view! {
+        <Router>
+            <main>
+                <Routes fallback=|| "Not found">
+                    <Route path=path!("/") view=Home/>
+                    <Route path=path!("/about") view=About/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+fn main() {
+    leptos::mount::mount_to_body(App);
+}
