@@ -4,9 +4,11 @@
 //! behind the status line and the button; the difference in gzip bytes is
 //! the manager's cost.
 
+#[path = "../../size-pages.rs"]
+mod pages;
+
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use pages::Pages;
 
 /// The same view as size-manager's `Status`: a text rendered by a closure
 /// and a button with a click handler. That view code is the app's, not the
@@ -21,34 +23,8 @@ fn Status() -> impl IntoView {
 }
 
 #[component]
-fn Home() -> impl IntoView {
-    view! {
-        <h1>"Home"</h1>
-        <Status/>
-        <A href="/about">"About"</A>
-    }
-}
-
-#[component]
-fn About() -> impl IntoView {
-    view! {
-        <h1>"About"</h1>
-        <A href="/">"Home"</A>
-    }
-}
-
-#[component]
 fn App() -> impl IntoView {
-    view! {
-        <Router>
-            <main>
-                <Routes fallback=|| "Not found">
-                    <Route path=path!("/") view=Home/>
-                    <Route path=path!("/about") view=About/>
-                </Routes>
-            </main>
-        </Router>
-    }
+    view! { <Pages/> }
 }
 
 fn main() {

@@ -10,13 +10,15 @@
 //! default), no outbox, no decoding of the protocol's frames. It is here as
 //! the floor for a reactive Leptos WebSocket wrapper, not as an equal.
 
+#[path = "../../size-pages.rs"]
+mod pages;
+
 use std::sync::Arc;
 
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
 use leptos_use_websocket::{ConnectionReadyState, UseWebSocketReturn, use_websocket};
+use pages::Pages;
 
 /// What the app sends: a typed message, the usual way with serde.
 #[derive(serde::Serialize)]
@@ -51,23 +53,6 @@ fn Status() -> impl IntoView {
 }
 
 #[component]
-fn Home() -> impl IntoView {
-    view! {
-        <h1>"Home"</h1>
-        <Status/>
-        <A href="/about">"About"</A>
-    }
-}
-
-#[component]
-fn About() -> impl IntoView {
-    view! {
-        <h1>"About"</h1>
-        <A href="/">"Home"</A>
-    }
-}
-
-#[component]
 fn App() -> impl IntoView {
     let UseWebSocketReturn {
         ready_state, send, ..
@@ -76,16 +61,7 @@ fn App() -> impl IntoView {
         state: ready_state,
         send: Arc::new(send),
     });
-    view! {
-        <Router>
-            <main>
-                <Routes fallback=|| "Not found">
-                    <Route path=path!("/") view=Home/>
-                    <Route path=path!("/about") view=About/>
-                </Routes>
-            </main>
-        </Router>
-    }
+    view! { <Pages/> }
 }
 
 fn main() {

@@ -3,9 +3,11 @@
 //! `state()` and calls `send` with a serde-derived message. Built by `scripts/bench` exactly like the
 //! baseline; the difference in gzip bytes is the manager's cost.
 
+#[path = "../../size-pages.rs"]
+mod pages;
+
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use pages::Pages;
 use tether::prelude::*;
 
 /// What the app sends: a typed message, the usual way with serde.
@@ -26,35 +28,9 @@ fn Status() -> impl IntoView {
 }
 
 #[component]
-fn Home() -> impl IntoView {
-    view! {
-        <h1>"Home"</h1>
-        <Status/>
-        <A href="/about">"About"</A>
-    }
-}
-
-#[component]
-fn About() -> impl IntoView {
-    view! {
-        <h1>"About"</h1>
-        <A href="/">"Home"</A>
-    }
-}
-
-#[component]
 fn App() -> impl IntoView {
     provide_connection_manager(ConnectionOptions::default());
-    view! {
-        <Router>
-            <main>
-                <Routes fallback=|| "Not found">
-                    <Route path=path!("/") view=Home/>
-                    <Route path=path!("/about") view=About/>
-                </Routes>
-            </main>
-        </Router>
-    }
+    view! { <Pages/> }
 }
 
 fn main() {
