@@ -5,10 +5,11 @@
 //! serde-derived message as JSON text. Built by `scripts/bench` exactly like
 //! the other two; its difference from `bench/size-base` is the hook's cost.
 //!
-//! `use_websocket` does much less than the manager: no auth message, no
-//! token refresh, no keepalive, a fixed reconnect interval (3 tries by
-//! default), no outbox, no decoding of the protocol's frames. It is here as
-//! the floor for a reactive Leptos WebSocket wrapper, not as an equal.
+//! `use_websocket` with its default options does much less than the
+//! manager: no auth message, no token refresh, no keepalive (its heartbeat
+//! option is off), a fixed reconnect interval (3 tries), no outbox, no
+//! decoding of the protocol's frames. It is here as the floor for a
+//! reactive Leptos WebSocket wrapper, not as an equal.
 
 #[path = "../../size-pages.rs"]
 mod pages;
