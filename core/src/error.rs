@@ -60,6 +60,11 @@ pub enum SendError {
     /// [`crate::Input::Connect`]. Not retried.
     #[error("authentication failed; sign in again")]
     AuthFailed,
+    /// The user signed out ([`crate::Input::SignOut`]); every pending
+    /// message fails with this (it must not go out as the next user). Not
+    /// retried. `send` still queues new messages for the next sign-in.
+    #[error("signed out")]
+    SignedOut,
     /// The machine gave up reconnecting after the configured number of
     /// attempts; pending messages fail with this, and `send` returns it until
     /// the next connect. Not retried.
