@@ -113,7 +113,7 @@ pub fn options(storage_key: &str, navigations: &Rc<RefCell<Vec<String>>>) -> Con
     let seen = navigations.clone();
     ConnectionOptions::default()
         .url(ws_url())
-        .refresh_url(Some(format!("{SERVER}/api/auth/refresh")))
+        .refresh_url(format!("{SERVER}/api/auth/refresh"))
         .storage_key(storage_key)
         .navigate(move |route| seen.borrow_mut().push(route.to_owned()))
 }
