@@ -17,8 +17,10 @@ use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The admin routes.
-pub fn routes() -> Router<AppState> {
+/// The admin routes, each under the cookie rule's checks
+/// ([`crate::http_api::require_own_origin`]): same origin, and JSON on POSTs.
+/// A cross-site page cannot drive them even on a `--dev` server.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/admin/connections", get(connections))
         .route("/api/admin/received", get(received))
@@ -31,6 +33,22 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/flood", post(flood))
         .route("/api/admin/close", post(close))
         .route("/api/admin/raw", post(raw))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            own_origin,
+        ))
+}
+
+async fn own_origin(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let json = request.method() == axum::http::Method::POST;
+    match crate::http_api::require_own_origin(&state, request.headers(), json) {
+        Ok(()) => next.run(request).await,
+        Err(failure) => failure.into_response(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -212,7 +212,7 @@ pub fn app(state: AppState) -> Router {
     );
     let mut router = http_api::routes();
     if state.config.dev {
-        router = router.merge(admin::routes());
+        router = router.merge(admin::routes(&state));
     }
     if let Some(dir) = &state.config.static_dir {
         let index = tower_http::services::ServeFile::new(dir.join("index.html"));

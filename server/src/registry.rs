@@ -34,6 +34,7 @@ pub type Outbox = mpsc::UnboundedSender<Outbound>;
 #[derive(Debug)]
 struct Entry {
     user_id: Uuid,
+    session_id: Uuid,
     username: String,
     authenticated_at: String,
     outbox: Outbox,
@@ -64,6 +65,7 @@ impl Registry {
         &self,
         socket_id: u64,
         user_id: Uuid,
+        session_id: Uuid,
         username: &str,
         authenticated_at: String,
         outbox: Outbox,
@@ -72,6 +74,7 @@ impl Registry {
             socket_id,
             Entry {
                 user_id,
+                session_id,
                 username: username.to_owned(),
                 authenticated_at,
                 outbox,
@@ -110,6 +113,18 @@ impl Registry {
     /// Whether no socket is authenticated.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Sends `message` to every socket authenticated with a token of
+    /// `session_id`; returns how many were reached.
+    pub fn send_to_session(&self, session_id: Uuid, message: &Outbound) -> usize {
+        self.sockets
+            .lock()
+            .expect("lock")
+            .values()
+            .filter(|e| e.session_id == session_id)
+            .filter(|e| e.outbox.send(message.clone()).is_ok())
+            .count()
     }
 
     /// Sends `message` to every socket of `user` (or every socket when

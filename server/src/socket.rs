@@ -416,6 +416,7 @@ impl Session {
         self.state.registry.register(
             self.socket_id,
             user.id,
+            claims.sid,
             &user.username,
             authenticated_at.clone(),
             self.outbox.clone(),
