@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// The WebSocket library's own message limit: above
-/// [`tether_protocol::MAX_FRAME_BYTES`] so that oversized frames reach the
-/// session and get a `frame_too_large` answer; beyond this the library
-/// closes with 1009.
+/// What the server reads at all: above [`tether_protocol::MAX_FRAME_BYTES`]
+/// so that oversized frames up to this size reach the session and get a
+/// `frame_too_large` answer; a larger message (or frame) is not read: the
+/// library reports it, and the session closes with 1009 (message too big).
 pub const LIBRARY_MAX_MESSAGE: usize = 1024 * 1024;
 
 /// How long to wait for the peer's close frame after sending ours.
@@ -175,7 +175,8 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         let flow = tokio::select! {
             incoming = session.socket.recv() => match incoming {
                 Some(Ok(message)) => session.on_message(message).await,
-                _ => Flow::Gone,
+                Some(Err(err)) => read_failure(err),
+                None => Flow::Gone,
             },
             Some(out) = inbox.recv() => session.on_outbound(out).await,
             () = &mut timer => session.on_timer().await,
@@ -440,6 +441,24 @@ impl Session {
             tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed, "authenticated");
         }
         flow
+    }
+}
+
+/// What a failed read means: a message or frame over
+/// [`LIBRARY_MAX_MESSAGE`] gets a 1009 close; anything else means the peer
+/// is gone (or broke the protocol, and cannot be answered).
+fn read_failure(err: axum::Error) -> Flow {
+    let too_big = err
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        Flow::Close(
+            close_code::TOO_BIG,
+            format!("message over {LIBRARY_MAX_MESSAGE} bytes"),
+        )
+    } else {
+        Flow::Gone
     }
 }
 

@@ -297,3 +297,26 @@ async fn one_client_can_neither_lock_out_a_user_nor_try_many_accounts() {
     assert_eq!(try_login_from(&server, &spray, "bob", "builder").await, 429);
     assert_eq!(try_login_from(&server, &user, "bob", "builder").await, 200);
 }
+
+#[tokio::test]
+async fn a_frame_over_what_the_server_reads_is_closed_with_1009() {
+    let server = dev().await;
+    let (mut ws, _) = server.authed("alice", "wonderland").await;
+    let huge = format!(
+        r#"{{"type":"send","payload":{{"id":"huge","body":"{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    send_text(&mut ws, &huge).await;
+    expect_close(&mut ws, tether_protocol::close_code::TOO_BIG).await;
+    // Nothing of it was applied.
+    let received: serde_json::Value = server
+        .http
+        .get(server.url("/api/admin/received?user=alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(received["count"], 0);
+}
