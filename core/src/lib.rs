@@ -74,7 +74,7 @@ pub use io::{Effect, Event, Input};
 pub use machine::{CLOSE_TIMEOUT, Connection};
 pub use outbox::MessageId;
 pub use state::{CloseInfo, ConnectionState, Detail, Snapshot, StopReason};
-pub use tether_protocol::{AuthErrorCode, Notification, Secret};
+pub use tether_protocol::{AuthErrorCode, NackCode, Notification, Secret};
 pub use url::SocketUrl;
 
 /// A point in time on the caller's clock, in milliseconds (the browser

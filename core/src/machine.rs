@@ -10,7 +10,8 @@ use crate::{
 };
 use std::time::Duration;
 use tether_protocol::{
-    AuthErrorCode, ClientMessage, Outgoing, Ping, RawJson, Secret, ServerMessage, close_code,
+    AuthErrorCode, ClientMessage, Nack, NackCode, Outgoing, Ping, RawJson, Secret, ServerMessage,
+    close_code,
 };
 
 /// Close code the machine uses when it abandons a socket after a timeout
@@ -78,6 +79,10 @@ enum Due {
     Retry,
     CloseTimeout,
     Refresh,
+    /// A message held back after a `rate_limited` nack may go again.
+    Resend,
+    /// The oldest message in the outbox reached its give-up age.
+    Expire,
 }
 
 /// The client-side connection machine (sans-IO): feed it [`Input`]s with
@@ -112,6 +117,8 @@ pub struct Connection {
     auths_in_flight: Vec<u64>,
     network_online: bool,
     outbox: Outbox,
+    /// The `max_frame` of the last `auth_success`, if it announced one.
+    server_max_frame: Option<usize>,
     ping_seq: u64,
     /// Highest notification `seq` delivered to the application.
     last_seq: Option<u64>,
@@ -154,6 +161,7 @@ impl Connection {
             auths_in_flight: Vec::new(),
             network_online: true,
             outbox: Outbox::default(),
+            server_max_frame: None,
             ping_seq: 0,
             last_seq: None,
             resume: true,
@@ -212,9 +220,15 @@ impl Connection {
     /// and again after every reconnect until its `ack` arrives
     /// ([`Event::Ack`]) or it fails ([`Event::SendFailed`]).
     ///
+    /// A message not acked within [`Config::outbox_max_age`] fails with
+    /// [`SendError::Expired`]; one the server refuses with a `nack` fails
+    /// with [`SendError::Nacked`], except `rate_limited`, which is resent
+    /// after a backoff.
+    ///
     /// # Errors
-    /// [`SendError::TooLarge`] when the encoded frame exceeds
-    /// [`Config::max_frame_bytes`]; [`SendError::QueueFull`] when
+    /// [`SendError::TooLarge`] when the encoded frame exceeds the frame
+    /// limit in force ([`Config::max_frame_bytes`], or the `max_frame` the
+    /// server announced); [`SendError::QueueFull`] when
     /// [`Config::outbox_capacity`] messages are unacknowledged;
     /// [`SendError::AuthFailed`], [`SendError::GaveUp`] or
     /// [`SendError::Destroyed`] while stopped for that reason.
@@ -226,10 +240,9 @@ impl Connection {
             Phase::Stopped(StopReason::GaveUp { .. }) => return Err(SendError::GaveUp),
             _ => {}
         }
-        if self.outbox.len() >= self.config.outbox_capacity {
-            return Err(SendError::QueueFull {
-                capacity: self.config.outbox_capacity,
-            });
+        let capacity = self.config.outbox_bound();
+        if self.outbox.len() >= capacity {
+            return Err(SendError::QueueFull { capacity });
         }
         let id = MessageId::new(self.rng.uuid_v4());
         let frame = ClientMessage::Send(Outgoing {
@@ -237,16 +250,18 @@ impl Connection {
             body,
         })
         .encode();
-        if frame.len() > self.config.max_frame_bytes {
+        let limit = self.send_limit();
+        if frame.len() > limit {
             return Err(SendError::TooLarge {
                 size: frame.len(),
-                limit: self.config.max_frame_bytes,
+                limit,
             });
         }
         if matches!(self.phase, Phase::Online { .. }) {
             self.effects.push(Effect::SendFrame(frame.clone()));
         }
-        self.outbox.push(id.clone(), frame);
+        self.outbox.push(id.clone(), frame, self.now);
+        self.sync_timer();
         Ok(id)
     }
 
@@ -509,8 +524,13 @@ impl Connection {
             && let Some(outcome) = self.auth.auth_response(text)
         {
             return match outcome {
-                AuthOutcome::Accepted { user_id, lifetime } => {
-                    self.on_auth_success(user_id, lifetime);
+                AuthOutcome::Accepted {
+                    user_id,
+                    lifetime,
+                    max_frame,
+                } => {
+                    let max_frame = max_frame.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+                    self.on_auth_success(user_id, lifetime, max_frame);
                 }
                 AuthOutcome::Refused { code, message } => {
                     self.close_socket(1000, "Authentication failed");
@@ -518,7 +538,8 @@ impl Connection {
                 }
             };
         }
-        let message = match ServerMessage::decode_with_limit(text, self.config.max_frame_bytes) {
+        let limit = self.send_limit().saturating_mul(2);
+        let message = match ServerMessage::decode_with_limit(text, limit) {
             Ok(message) => message,
             Err(err) => return self.error(ConnectionError::Decode(err)),
         };
@@ -542,10 +563,11 @@ impl Connection {
                 }
             }
             ServerMessage::Ack(ack) => {
-                if let Some(id) = self.outbox.ack(&ack.id) {
-                    self.emit(Event::Ack { id });
+                if let Some(entry) = self.outbox.remove(&ack.id) {
+                    self.emit(Event::Ack { id: entry.id });
                 }
             }
+            ServerMessage::Nack(nack) => self.on_nack(nack),
             ServerMessage::Error(err) => self.error(ConnectionError::Server {
                 code: err.code,
                 message: err.message,
@@ -559,7 +581,19 @@ impl Connection {
         }
     }
 
-    fn on_auth_success(&mut self, user_id: String, lifetime: Option<Duration>) {
+    fn on_auth_success(
+        &mut self,
+        user_id: String,
+        lifetime: Option<Duration>,
+        max_frame: Option<usize>,
+    ) {
+        self.server_max_frame = max_frame;
+        // Queued messages that the server would not take fail at once.
+        let limit = self.send_limit();
+        for (id, size) in self.outbox.remove_larger(limit) {
+            let error = SendError::TooLarge { size, limit };
+            self.emit(Event::SendFailed { id, error });
+        }
         let answered_gen =
             (!self.auths_in_flight.is_empty()).then(|| self.auths_in_flight.remove(0));
         if answered_gen == Some(self.token_gen)
@@ -595,6 +629,28 @@ impl Connection {
         // A newer token arrived while this auth was in flight: use it.
         if self.auths_in_flight.is_empty() && answered_gen.is_some_and(|g| g != self.token_gen) {
             self.send_auth();
+        }
+    }
+
+    /// A `nack`: final for the message (reported, never silent), except
+    /// `rate_limited`, which holds it back for a backoff and resends it.
+    /// `not_subscribed` is final too while the machine has no topics.
+    fn on_nack(&mut self, nack: Nack) {
+        if nack.code == NackCode::RateLimited {
+            let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
+            let until = |n| now.saturating_add(ms(backoff.delay(n, rng)));
+            self.outbox.hold(&nack.id, until);
+            return;
+        }
+        if let Some(entry) = self.outbox.remove(&nack.id) {
+            let error = SendError::Nacked {
+                code: nack.code,
+                message: nack.message,
+            };
+            self.emit(Event::SendFailed {
+                id: entry.id,
+                error,
+            });
         }
     }
 
@@ -640,10 +696,21 @@ impl Connection {
             .refresh_due()
             .filter(|_| self.is_active())
             .map(|at| (at, Due::Refresh));
-        match (phase, refresh) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        }
+        let resend = self
+            .outbox
+            .next_release()
+            .filter(|_| matches!(self.phase, Phase::Online { .. }))
+            .map(|at| (at, Due::Resend));
+        let expire = self.outbox.oldest().map(|at| {
+            (
+                at.saturating_add(self.config.outbox_age_bound()),
+                Due::Expire,
+            )
+        });
+        [phase, refresh, resend, expire]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at)
     }
 
     fn refresh_due(&self) -> Option<Millis> {
@@ -703,6 +770,23 @@ impl Connection {
                 };
                 self.refresh = Refresh::InFlight { failures };
                 self.effects.push(Effect::RefreshToken);
+            }
+            (Due::Resend, Phase::Online { .. }) => {
+                let frames = self.outbox.release(self.now);
+                self.effects
+                    .extend(frames.into_iter().map(Effect::SendFrame));
+            }
+            (Due::Expire, _) => {
+                let max_age = self.config.outbox_age_bound();
+                if let Some(cutoff) = self.now.checked_sub(max_age) {
+                    let error = SendError::Expired {
+                        max_age: Duration::from_millis(max_age),
+                    };
+                    for id in self.outbox.expire(cutoff) {
+                        let error = error.clone();
+                        self.emit(Event::SendFailed { id, error });
+                    }
+                }
             }
             // `next_due` only yields dues that fit the phase.
             _ => {}
@@ -785,9 +869,9 @@ impl Connection {
     }
 
     fn fail_pending(&mut self, error: &SendError) {
-        for (id, _) in self.outbox.take_all() {
+        for entry in self.outbox.take_all() {
             self.emit(Event::SendFailed {
-                id,
+                id: entry.id,
                 error: error.clone(),
             });
         }
@@ -858,6 +942,11 @@ impl Connection {
 
     // ----- queries --------------------------------------------------------
 
+    /// The largest `send` frame the server takes now.
+    fn send_limit(&self) -> usize {
+        self.server_max_frame.unwrap_or(self.config.max_frame_bytes)
+    }
+
     fn token_expired(&self) -> bool {
         self.token_expires_at.is_some_and(|at| at <= self.now)
     }
@@ -916,6 +1005,7 @@ fn other_kind(message: &ServerMessage) -> String {
         ServerMessage::Pong(_) => "pong",
         ServerMessage::Notification(_) => "notification",
         ServerMessage::Ack(_) => "ack",
+        ServerMessage::Nack(_) => "nack",
         ServerMessage::Error(_) => "error",
         _ => "unknown",
     }

@@ -122,6 +122,7 @@ impl AuthHandler for Hello {
             "welcome" => Some(AuthOutcome::Accepted {
                 user_id: "me".into(),
                 lifetime: Some(Duration::from_secs(100)),
+                max_frame: None,
             }),
             "go_away" => Some(AuthOutcome::Refused {
                 code: AuthErrorCode::Revoked,

@@ -9,6 +9,7 @@ mod handlers;
 mod hygiene;
 mod keepalive;
 mod lifecycle;
+mod nack;
 mod outbox;
 mod reconnect;
 mod refresh;
