@@ -116,8 +116,34 @@ async fn received(
         .accounts
         .by_name(&query.user)
         .ok_or(ApiFailure::UnknownUser)?;
+    /// Bodies are written out exactly as they arrived.
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        id: &'a str,
+        body: &'a serde_json::value::RawValue,
+        received_at: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Received<'a> {
+        user: &'a str,
+        count: u64,
+        items: Vec<Item<'a>>,
+    }
     let (count, items) = state.inbox.applied(user.id);
-    Ok(Json(json!({"user": user.username, "count": count, "items": items})).into_response())
+    let items = items
+        .iter()
+        .map(|a| Item {
+            id: &a.id,
+            body: &a.body,
+            received_at: &a.received_at,
+        })
+        .collect();
+    Ok(Json(Received {
+        user: &user.username,
+        count,
+        items,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,21 +208,31 @@ async fn expire_tokens(State(state): State<AppState>, body: Bytes) -> Result<Res
     Ok(Json(json!({"closed": closed})).into_response())
 }
 
+/// `POST /api/admin/notify {"username"?, "title"?, "body"?, "count"?}`:
+/// publishes `count` (default 1) notifications at once, as live traffic
+/// does: a socket that cannot take them is closed with 1013.
 async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
     let user = scope_user(&state, &scoped)?;
     let title = scoped.title.as_deref().unwrap_or("Notification");
     let text = scoped.body.as_deref().unwrap_or("");
-    let notified = match user {
-        Some(user) => {
-            state.feeds.publish(user, title, text);
-            1
-        }
-        None => state.broadcast(title, text),
-    };
+    let mut notified = 0;
+    for _ in 0..scoped.count.unwrap_or(1) {
+        notified = match user {
+            Some(user) => {
+                state.feeds.publish(user, title, text);
+                1
+            }
+            None => state.broadcast(title, text),
+        };
+    }
     Ok(Json(json!({"notified": notified})).into_response())
 }
 
+/// `POST /api/admin/flood {"username", "count"?}`: publishes `count`
+/// (default 1,000) notifications as fast as the user's sockets take them:
+/// it waits whenever a socket's queue is half full (back-pressure), so a
+/// client that reads as fast as it can gets every one of them live.
 async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
     let user = scope_user(&state, &scoped)?
@@ -204,13 +240,16 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     let count = scoped.count.unwrap_or(1_000);
     let mut last_seq = 0;
     for i in 0..count {
+        if i % 64 == 0 {
+            for outbox in state.feeds.subscribers(user) {
+                outbox.wait_for_room().await;
+            }
+            tokio::task::yield_now().await;
+        }
         last_seq = state
             .feeds
             .publish(user, "flood", &format!("#{}", i + 1))
             .seq;
-        if i % 1_000 == 999 {
-            tokio::task::yield_now().await;
-        }
     }
     Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
 }

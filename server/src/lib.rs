@@ -8,8 +8,9 @@
 //! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
 //! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
 //! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close}`
-//! (see [`admin`]). Per-socket queues are unbounded: a client that never
-//! reads grows the server's memory until it is dropped.
+//! (see [`admin`]). What one user or socket can make the server hold is
+//! bounded (see [`delivery`], [`registry::QueueLimits`], README "Server
+//! limits").
 //!
 //! ```no_run
 //! use tether_server::{AppState, Config, app};
@@ -78,6 +79,9 @@ pub struct Config {
     /// Longest time one socket write may wait for the peer to read; the
     /// connection is dropped after it. Defaults to 10 s.
     pub write_timeout: Duration,
+    /// Bound of each socket's queue of live frames; a socket further
+    /// behind is closed with 1013. Defaults to 1,024 frames and 1 MiB.
+    pub queue: registry::QueueLimits,
 }
 
 impl Config {
@@ -96,6 +100,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            queue: registry::QueueLimits::default(),
         }
     }
 
