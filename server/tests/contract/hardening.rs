@@ -320,3 +320,226 @@ async fn a_frame_over_what_the_server_reads_is_closed_with_1009() {
         .unwrap();
     assert_eq!(received["count"], 0);
 }
+
+async fn received(server: &Server, user: &str) -> (u64, String) {
+    let text = server
+        .http
+        .get(server.url(&format!("/api/admin/received?user={user}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    (value["count"].as_u64().unwrap(), text)
+}
+
+fn send_frame(id: &str, body: &str) -> String {
+    format!(r#"{{"type":"send","payload":{{"id":"{id}","body":{body}}}}}"#)
+}
+
+/// A server that lets a test send frames as fast as it can.
+fn unthrottled() -> Config {
+    let mut config = Config::dev();
+    config.frames_per_second = 1_000_000;
+    config
+}
+
+#[tokio::test]
+async fn bodies_are_acked_only_when_taken_exactly_as_sent() {
+    let server = dev().await;
+    let (name, password) = server.new_user().await;
+    let (mut ws, _) = server.authed(&name, &password).await;
+    let huge_integer = "9".repeat(400);
+    for (id, body) in [
+        ("overflow", "1e400"),
+        ("digits", huge_integer.as_str()),
+        ("u64-plus-one", "18446744073709551617"),
+        ("underflow", "1e-400"),
+        ("nested", r#"{"ok":[1,2],"bad":[-1e400]}"#),
+    ] {
+        send_text(&mut ws, &send_frame(id, body)).await;
+        match recv(&mut ws).await {
+            tether_protocol::ServerMessage::Nack(nack) => {
+                assert_eq!(nack.id, id);
+                assert_eq!(nack.code, tether_protocol::NackCode::MalformedBody);
+                assert!(!nack.message.is_empty());
+            }
+            other => panic!("{id}: expected nack, got {other:?}"),
+        }
+    }
+    // Kept byte for byte: spacing, number spelling, key order, escapes.
+    let exact = r#"{ "b" : [1 , 2.50, -0.0, 1E2, 18446744073709551615], "a":"\u00e9\n" }"#;
+    send_text(&mut ws, &send_frame("exact", exact)).await;
+    match recv(&mut ws).await {
+        tether_protocol::ServerMessage::Ack(ack) => assert_eq!(ack.id, "exact"),
+        other => panic!("expected ack, got {other:?}"),
+    }
+    let (count, text) = received(&server, &name).await;
+    assert_eq!(count, 1, "nothing nacked was applied");
+    assert!(text.contains(exact), "{text}");
+}
+
+#[tokio::test]
+async fn what_one_user_can_make_the_server_hold_is_bounded() {
+    let server = start(unthrottled()).await;
+    let (name, password) = server.new_user().await;
+    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let (mut ws, _) = server.authed(&name, &password).await;
+    // Ids longer than 128 bytes are refused, not remembered.
+    let long_id = "i".repeat(60_000);
+    send_text(&mut ws, &send_frame(&long_id, "1")).await;
+    expect_error(&mut ws, tether_protocol::error_code::MALFORMED_FRAME).await;
+    assert_eq!(received(&server, &name).await.0, 0);
+    // 200 bodies of nearly 64 KiB of `[{},{},...]`: acked, and what stays
+    // is the newest 1 MiB of raw text, not 200 parsed trees.
+    let body = format!("[{}{{}}]", "{},".repeat(20_000));
+    for i in 0..200 {
+        send_text(&mut ws, &send_frame(&format!("big-{i}"), &body)).await;
+    }
+    for i in 0..200 {
+        match recv(&mut ws).await {
+            tether_protocol::ServerMessage::Ack(ack) => assert_eq!(ack.id, format!("big-{i}")),
+            other => panic!("expected ack, got {other:?}"),
+        }
+    }
+    let held = server.state.inbox.held_bytes(user);
+    let sent = 200 * body.len();
+    println!(
+        "200 sends of {} B: {sent} B sent, {held} B held",
+        body.len()
+    );
+    assert!(
+        held <= tether_server::delivery::KEPT_BYTES + 200 * 64,
+        "{held} B held"
+    );
+    assert_eq!(received(&server, &name).await.0, 200);
+}
+
+#[tokio::test]
+async fn an_id_is_not_applied_again_after_10000_newer_ones() {
+    let server = start(unthrottled()).await;
+    let (name, password) = server.new_user().await;
+    let (mut ws, _) = server.authed(&name, &password).await;
+    let ids: Vec<String> = (0..=tether_protocol::DEDUP_WINDOW_IDS)
+        .map(|i| format!("id-{i}"))
+        .collect();
+    for chunk in ids.chunks(500) {
+        for id in chunk {
+            send_text(&mut ws, &send_frame(id, "1")).await;
+        }
+        for id in chunk {
+            match recv(&mut ws).await {
+                tether_protocol::ServerMessage::Ack(ack) => assert_eq!(&ack.id, id),
+                other => panic!("expected ack, got {other:?}"),
+            }
+        }
+    }
+    // The first id again, 10,000 ids later: acked, not applied twice.
+    send_text(&mut ws, &send_frame("id-0", "2")).await;
+    match recv(&mut ws).await {
+        tether_protocol::ServerMessage::Ack(ack) => assert_eq!(ack.id, "id-0"),
+        other => panic!("expected ack, got {other:?}"),
+    }
+    assert_eq!(
+        received(&server, &name).await.0,
+        tether_protocol::DEDUP_WINDOW_IDS as u64 + 1
+    );
+}
+
+/// Reads notifications until the socket closes; returns their seqs and
+/// the close code (`None`: the connection ended without a close frame).
+async fn read_until_close(ws: &mut Ws) -> (Vec<u64>, Option<u16>) {
+    let mut seqs = Vec::new();
+    loop {
+        match next_message(ws).await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                match tether_protocol::ServerMessage::decode_with_limit(text.as_str(), usize::MAX)
+                    .unwrap()
+                {
+                    tether_protocol::ServerMessage::Notification(n) => seqs.push(n.seq),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                return (seqs, frame.map(|f| u16::from(f.code)));
+            }
+            Some(Ok(other)) => panic!("unexpected {other:?}"),
+            Some(Err(_)) | None => return (seqs, None),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_closed_with_1013_and_catches_up_by_replay() {
+    let mut config = Config::dev();
+    config.queue.frames = 8;
+    let server = start(config).await;
+    let (name, password) = server.new_user().await;
+    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let (mut ws, login) = server.authed(&name, &password).await;
+    // 300 notifications of 100 KB (30 MB) while the client reads nothing:
+    // more than the socket buffers and the 8-frame queue hold.
+    let big = "n".repeat(100_000);
+    for _ in 0..300 {
+        server.state.feeds.publish(user, "big", &big);
+        tokio::task::yield_now().await;
+    }
+    let (seqs, code) = read_until_close(&mut ws).await;
+    assert_eq!(code, Some(tether_protocol::close_code::TRY_AGAIN_LATER));
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "what arrived before the close is gapless");
+    assert!(seqs.len() < 300);
+    println!("closed with 1013 after {} of 300 frames", seqs.len());
+    // Reconnect with last_seq: the replay brings the rest, nothing missing.
+    let mut ws = server.connect(None).await;
+    send(
+        &mut ws,
+        auth(&login.token, Some(seqs.last().copied().unwrap_or(0))),
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut ws).await,
+        tether_protocol::ServerMessage::AuthSuccess(_)
+    ));
+    let mut next = seqs.len() as u64 + 1;
+    while next <= 300 {
+        match next_message(&mut ws).await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                match tether_protocol::ServerMessage::decode_with_limit(text.as_str(), usize::MAX)
+                    .unwrap()
+                {
+                    tether_protocol::ServerMessage::Notification(n) => {
+                        assert_eq!(n.seq, next);
+                        next += 1;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_alive(&mut ws, 1).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let mut config = Config::dev();
+    config.write_timeout = Duration::from_secs(1);
+    let server = start(config).await;
+    let (name, password) = server.new_user().await;
+    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let (_ws, _) = server.authed(&name, &password).await;
+    let mut sockets = server.state.registry.watch_len();
+    assert_eq!(*sockets.borrow(), 1);
+    let big = "n".repeat(100_000);
+    for _ in 0..300 {
+        server.state.feeds.publish(user, "big", &big);
+    }
+    // Never read: the server gives up on the socket and forgets it.
+    tokio::time::timeout(WAIT, sockets.wait_for(|n| *n == 0))
+        .await
+        .expect("the socket is still registered")
+        .unwrap();
+}
