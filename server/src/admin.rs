@@ -32,6 +32,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/notify", post(notify))
         .route("/api/admin/flood", post(flood))
         .route("/api/admin/close", post(close))
+        .route("/api/admin/stall-sockets", post(stall_sockets))
         .route("/api/admin/raw", post(raw))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -217,7 +218,10 @@ async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, 
     let title = scoped.title.as_deref().unwrap_or("Notification");
     let text = scoped.body.as_deref().unwrap_or("");
     let mut notified = 0;
-    for _ in 0..scoped.count.unwrap_or(1) {
+    for i in 0..scoped.count.unwrap_or(1) {
+        if i % 1_000 == 999 {
+            tokio::task::yield_now().await;
+        }
         notified = match user {
             Some(user) => {
                 state.feeds.publish(user, title, text);
@@ -252,6 +256,19 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
             .seq;
     }
     Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
+}
+
+/// `POST /api/admin/stall-sockets {"username"?, "seconds"}`: the sockets
+/// open now stop sending their queued live frames for `seconds`, as if
+/// their clients had stopped reading; sockets opened later are not
+/// affected. Past its queue bound such a socket closes with 1013.
+async fn stall_sockets(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let stalled = state
+        .registry
+        .send_to(user, &Outbound::Stall(seconds(&scoped)?));
+    Ok(Json(json!({"stalled": stalled})).into_response())
 }
 
 async fn close(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {

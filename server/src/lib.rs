@@ -7,7 +7,8 @@
 //! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
 //! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
 //! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
-//! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close}`
+//! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close,
+//! stall-sockets,raw}`
 //! (see [`admin`]). What one user or socket can make the server hold is
 //! bounded (see [`delivery`], [`registry::QueueLimits`], README "Server
 //! limits").

@@ -27,6 +27,10 @@ pub enum Outbound {
     },
     /// Drop the connection without a close frame (the peer sees 1006).
     Drop,
+    /// Stop sending queued live frames for this long, as if the peer had
+    /// stopped reading (a dev fault: the queue fills up, and past its bound
+    /// the socket closes with 1013).
+    Stall(std::time::Duration),
 }
 
 /// The bounds of one socket's queue of live frames (contract section 10).
@@ -185,7 +189,7 @@ impl Outbound {
         match self {
             Self::Frame(frame) => frame.len(),
             Self::Close { reason, .. } => reason.len(),
-            Self::Revoked | Self::Expired | Self::Drop => 0,
+            Self::Revoked | Self::Expired | Self::Drop | Self::Stall(_) => 0,
         }
     }
 }

@@ -131,6 +131,8 @@ struct Session {
     outbox: Outbox,
     /// Replayed notifications still to send, ahead of the live queue.
     replay: VecDeque<Utf8Bytes>,
+    /// Sends nothing queued until then (the `stall-sockets` dev fault).
+    stalled_until: Option<Instant>,
     handshake_token: Option<Secret>,
     phase: Phase,
     bucket: Bucket,
@@ -169,6 +171,7 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         socket_id,
         outbox,
         replay: VecDeque::new(),
+        stalled_until: None,
         handshake_token,
         phase: Phase::AwaitingAuth { deadline },
     };
@@ -176,6 +179,10 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let flow = loop {
+        let stalled = session
+            .stalled_until
+            .filter(|until| *until > Instant::now());
+        let draining = stalled.is_none();
         let flow = tokio::select! {
             biased;
             () = overflow.happened() => {
@@ -189,8 +196,9 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
             },
             () = &mut timer => session.on_timer().await,
             // Replays first, as the socket drains; live frames after them.
-            () = std::future::ready(()), if !session.replay.is_empty() => session.send_replay().await,
-            Some(out) = next_live(&mut inbox), if session.replay.is_empty() => session.on_outbound(out).await,
+            () = tokio::time::sleep_until(stalled.unwrap_or_else(Instant::now)), if !draining => Flow::Continue,
+            () = std::future::ready(()), if draining && !session.replay.is_empty() => session.send_replay().await,
+            Some(out) = next_live(&mut inbox), if draining && session.replay.is_empty() => session.on_outbound(out).await,
         };
         if let Phase::Authenticated(a) = &session.phase {
             cleanup.user = Some(a.user_id);
@@ -329,6 +337,10 @@ impl Session {
             }
             Outbound::Close { code, reason } => Flow::Close(code, reason),
             Outbound::Drop => Flow::Drop,
+            Outbound::Stall(duration) => {
+                self.stalled_until = Some(Instant::now() + duration);
+                Flow::Continue
+            }
         }
     }
 
