@@ -60,6 +60,11 @@ pub enum SendError {
     /// [`crate::Input::Connect`]. Not retried.
     #[error("authentication failed; sign in again")]
     AuthFailed,
+    /// The user signed out ([`crate::Input::SignOut`]); every pending
+    /// message fails with this (it must not go out as the next user). Not
+    /// retried. `send` still queues new messages for the next sign-in.
+    #[error("signed out")]
+    SignedOut,
     /// The machine gave up reconnecting after the configured number of
     /// attempts; pending messages fail with this, and `send` returns it until
     /// the next connect. Not retried.
@@ -68,6 +73,11 @@ pub enum SendError {
     /// The connection was destroyed ([`crate::Input::Destroy`]). Not retried.
     #[error("the connection was destroyed")]
     Destroyed,
+    /// The manager runs where there is no browser (server-side rendering):
+    /// nothing was queued. Not retried; send from the browser (an event
+    /// handler, an effect).
+    #[error("not in a browser (server-side rendering): nothing was sent or queued")]
+    NotInBrowser,
 }
 
 /// Something went wrong on the link. Reported with [`crate::Event::Error`]

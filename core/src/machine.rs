@@ -6,7 +6,7 @@ use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
 use crate::{
     CloseInfo, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input, MessageId,
-    Millis, SendError, Snapshot, SocketUrl, StopReason,
+    Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason,
 };
 use std::time::Duration;
 use tether_protocol::{
@@ -70,6 +70,15 @@ enum Refresh {
     Backoff { at: Millis, failures: u32 },
 }
 
+/// Where a token comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TokenSource {
+    /// The app (sign-in, storage): cancels a refresh backoff only.
+    App,
+    /// The answer to [`Effect::RefreshToken`]: ends the refresh cycle.
+    Refresh,
+}
+
 /// What a due deadline means.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Due {
@@ -103,8 +112,6 @@ pub struct Connection {
     /// gzipped wasm.
     effects: Vec<Effect>,
     ready: Vec<Effect>,
-    /// The timer last announced with `SetTimer`.
-    timer: Option<Millis>,
     token: Option<Secret>,
     /// Bumped on every new token, so an `auth_success` can be matched to the
     /// token it accepted.
@@ -152,7 +159,6 @@ impl Connection {
             now: 0,
             effects: Vec::new(),
             ready: Vec::new(),
-            timer: None,
             token: None,
             token_gen: 0,
             token_expires_at: None,
@@ -189,12 +195,14 @@ impl Connection {
         self.now = self.now.max(now);
         self.run_timers();
         match input {
-            Input::SetToken { token, expires_in } => self.on_token(token, expires_in, false),
-            Input::TokenRefreshed { token, expires_in } => self.on_token(token, expires_in, true),
-            Input::RefreshFailed {
-                unauthorized,
-                message,
-            } => self.on_refresh_failed(unauthorized, message),
+            Input::SetToken { token, expires_in } => {
+                self.on_token(token, expires_in, TokenSource::App);
+            }
+            Input::TokenRefreshed { token, expires_in } => {
+                self.on_token(token, expires_in, TokenSource::Refresh);
+            }
+            Input::RefreshFailed { failure, message } => self.on_refresh_failed(failure, message),
+            Input::SignOut => self.on_sign_out(),
             Input::Connect => self.on_connect(),
             Input::Disconnect => self.on_disconnect(),
             Input::Opened => self.on_opened(),
@@ -212,7 +220,6 @@ impl Connection {
             Input::Destroy => self.on_destroy(),
         }
         self.run_timers();
-        self.sync_timer();
     }
 
     /// Queues a message with a delivery guarantee and returns its id. It is
@@ -261,7 +268,6 @@ impl Connection {
             self.effects.push(Effect::SendFrame(frame.clone()));
         }
         self.outbox.push(id.clone(), frame, self.now);
-        self.sync_timer();
         Ok(id)
     }
 
@@ -279,40 +285,35 @@ impl Connection {
         public_state(&self.phase)
     }
 
-    /// The earliest time the machine wants an [`Input::Tick`], if any.
+    /// The earliest time the machine wants an [`Input::Tick`], if any. The
+    /// driver keeps its one timer armed at this time, re-reading it after
+    /// every [`handle`](Self::handle) and [`send`](Self::send).
     pub fn deadline(&self) -> Option<Millis> {
         self.next_due().map(|(at, _)| at)
     }
 
     /// The public state for the UI.
     pub fn snapshot(&self) -> Snapshot {
-        let (detail, attempt, next_retry_at) = match &self.phase {
-            Phase::Initial => (Detail::Idle, 0, None),
-            Phase::Refreshing { attempt } => (Detail::Refreshing, *attempt, None),
-            Phase::Opening { attempt, .. } => {
-                (Detail::Opening { attempt: *attempt }, *attempt, None)
-            }
-            Phase::Authenticating { attempt, .. } => {
-                (Detail::Authenticating { attempt: *attempt }, *attempt, None)
-            }
-            Phase::Online { since, .. } => (Detail::Online { since: *since }, 0, None),
-            Phase::Waiting { attempt, at } => (
-                Detail::RetryScheduled {
-                    attempt: *attempt,
-                    at: *at,
-                },
-                *attempt,
-                Some(*at),
-            ),
-            Phase::Disconnecting { .. } => (Detail::Closing, 0, None),
-            Phase::Stopped(reason) => (Detail::Stopped(reason.clone()), 0, None),
+        let detail = match &self.phase {
+            Phase::Initial => Detail::Idle,
+            Phase::Refreshing { attempt } => Detail::Refreshing { attempt: *attempt },
+            Phase::Opening { attempt, .. } => Detail::Opening { attempt: *attempt },
+            Phase::Authenticating { attempt, .. } => Detail::Authenticating { attempt: *attempt },
+            Phase::Online { since, .. } => Detail::Online { since: *since },
+            Phase::Waiting { attempt, at } => Detail::RetryScheduled {
+                attempt: *attempt,
+                at: *at,
+            },
+            Phase::Disconnecting { .. } => Detail::Closing,
+            Phase::Stopped(reason) => Detail::Stopped(reason.clone()),
         };
+        let ended = matches!(
+            self.phase,
+            Phase::Stopped(StopReason::AuthFailed(_) | StopReason::SignedOut)
+        );
         Snapshot {
-            state: self.state(),
             detail,
-            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
-            attempt,
-            next_retry_at,
+            signed_in: self.token.is_some() || (!self.auth.requires_token() && !ended),
             last_close: self.last_close.clone(),
             last_error: self.last_error.clone(),
             rtt: self.rtt,
@@ -324,11 +325,18 @@ impl Connection {
 
     // ----- inputs ---------------------------------------------------------
 
-    fn on_token(&mut self, token: Secret, expires_in: Option<Duration>, refreshed: bool) {
+    fn on_token(&mut self, token: Secret, expires_in: Option<Duration>, source: TokenSource) {
         // A refresh answer ends the cycle; a token from elsewhere only
         // cancels a backoff (the outstanding request still gets its answer).
-        if refreshed || matches!(self.refresh, Refresh::Backoff { .. }) {
+        if source == TokenSource::Refresh || matches!(self.refresh, Refresh::Backoff { .. }) {
             self.refresh = Refresh::Idle;
+        }
+        // A refresh that was in flight when the user signed out must not
+        // sign them back in.
+        if source == TokenSource::Refresh
+            && matches!(self.phase, Phase::Stopped(StopReason::SignedOut))
+        {
+            return;
         }
         self.token = Some(token.clone());
         self.token_gen += 1;
@@ -348,16 +356,19 @@ impl Connection {
         }
     }
 
-    fn on_refresh_failed(&mut self, unauthorized: bool, message: String) {
+    fn on_refresh_failed(&mut self, failure: RefreshFailure, message: String) {
         let failures = match self.refresh {
             Refresh::InFlight { failures } | Refresh::Backoff { failures, .. } => failures,
             Refresh::Idle => 0,
         };
         self.refresh = Refresh::Idle;
-        if matches!(self.phase, Phase::Stopped(StopReason::AuthFailed(_))) {
+        if matches!(
+            self.phase,
+            Phase::Stopped(StopReason::AuthFailed(_) | StopReason::SignedOut)
+        ) {
             return;
         }
-        if unauthorized {
+        if failure == RefreshFailure::Rejected {
             self.close_socket(1000, "Signed out");
             self.fail_auth(AuthErrorCode::Other("invalid_refresh".into()), message);
             return;
@@ -378,6 +389,16 @@ impl Connection {
             // Not trying to connect: the next attempt refreshes first.
             self.error(ConnectionError::RefreshFailed { message });
         }
+    }
+
+    fn on_sign_out(&mut self) {
+        self.close_socket(1000, "Signed out");
+        self.forget_token();
+        self.resume = false;
+        self.set_phase(Phase::Stopped(StopReason::SignedOut));
+        self.effects.push(Effect::ClearToken);
+        self.emit(Event::SignedOut);
+        self.fail_pending(&SendError::SignedOut);
     }
 
     fn on_connect(&mut self) {
@@ -793,14 +814,6 @@ impl Connection {
         }
     }
 
-    fn sync_timer(&mut self) {
-        let deadline = self.deadline();
-        if deadline != self.timer {
-            self.timer = deadline;
-            self.effects.push(Effect::SetTimer(deadline));
-        }
-    }
-
     // ----- transitions ----------------------------------------------------
 
     /// Opens a socket for this attempt, refreshing an expired token first.
@@ -852,13 +865,7 @@ impl Connection {
     /// Final authentication failure: forget the token, go to the login
     /// route, fail pending messages. The caller has closed the socket.
     fn fail_auth(&mut self, code: AuthErrorCode, message: String) {
-        self.token = None;
-        self.token_gen += 1;
-        self.token_expires_at = None;
-        self.token_lifetime = None;
-        if matches!(self.refresh, Refresh::Backoff { .. }) {
-            self.refresh = Refresh::Idle;
-        }
+        self.forget_token();
         self.resume = false;
         self.set_phase(Phase::Stopped(StopReason::AuthFailed(code.clone())));
         self.effects.push(Effect::ClearToken);
@@ -866,6 +873,18 @@ impl Connection {
             .push(Effect::Navigate(self.config.login_route.clone()));
         self.emit(Event::AuthError { code, message });
         self.fail_pending(&SendError::AuthFailed);
+    }
+
+    /// Drops the token and any refresh backoff (an outstanding refresh
+    /// still gets its answer, which is then ignored or used).
+    fn forget_token(&mut self) {
+        self.token = None;
+        self.token_gen += 1;
+        self.token_expires_at = None;
+        self.token_lifetime = None;
+        if matches!(self.refresh, Refresh::Backoff { .. }) {
+            self.refresh = Refresh::Idle;
+        }
     }
 
     fn fail_pending(&mut self, error: &SendError) {

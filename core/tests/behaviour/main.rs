@@ -13,3 +13,4 @@ mod nack;
 mod outbox;
 mod reconnect;
 mod refresh;
+mod sign_out;
