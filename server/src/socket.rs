@@ -215,6 +215,9 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         }
     };
     tracing::debug!(socket_id, ?flow, "socket closing");
+    // A closing socket is no longer reachable: forget it now, not after the
+    // closing handshake's linger.
+    drop(cleanup);
     match flow {
         Flow::Close(code, reason) => session.close(code, reason).await,
         // The peer closed (or the connection broke): finish the closing

@@ -2,6 +2,7 @@
 //! Firefox against the real reference server that `scripts/test` starts.
 #![cfg(target_arch = "wasm32")]
 
+mod slow_consumer;
 mod support;
 
 use futures::StreamExt;
