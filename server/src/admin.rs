@@ -244,10 +244,10 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     let count = scoped.count.unwrap_or(1_000);
     let mut last_seq = 0;
     for i in 0..count {
-        if i % 64 == 0 {
-            for outbox in state.feeds.subscribers(user) {
-                outbox.wait_for_room().await;
-            }
+        for outbox in state.feeds.subscribers(user) {
+            outbox.wait_for_room().await;
+        }
+        if i % 1_000 == 999 {
             tokio::task::yield_now().await;
         }
         last_seq = state

@@ -543,3 +543,36 @@ async fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
         .expect("the socket is still registered")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flood_waits_for_a_reader_that_keeps_up_and_delivers_everything() {
+    let mut config = Config::dev();
+    config.queue.frames = 8;
+    let server = start(config).await;
+    let (name, password) = server.new_user().await;
+    let (mut ws, _) = server.authed(&name, &password).await;
+    let count = 20_000u64;
+    let flood = {
+        let http = server.http.clone();
+        let url = server.url("/api/admin/flood");
+        let name = name.clone();
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&serde_json::json!({"username": name, "count": count}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // 20,000 frames through an 8-frame queue: only back-pressure gets them
+    // all through without a 1013.
+    for seq in 1..=count {
+        match recv(&mut ws).await {
+            tether_protocol::ServerMessage::Notification(n) => assert_eq!(n.seq, seq),
+            other => panic!("expected notification {seq}, got {other:?}"),
+        }
+    }
+    assert_eq!(flood.await.unwrap(), 200);
+    assert_alive(&mut ws, 1).await;
+}
