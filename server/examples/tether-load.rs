@@ -99,7 +99,16 @@ async fn run(args: Args) -> Result<(), String> {
             args.n
         );
     }
-    let http = reqwest::Client::new();
+    // The admin routes want the app's own origin (the cookie rule).
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "sec-fetch-site",
+        reqwest::header::HeaderValue::from_static("same-origin"),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
     let ws_base = format!("{}/api/ws/notification", args.url.replacen("http", "ws", 1));
     let rss_before = rss_kib(args.server_pid);
 

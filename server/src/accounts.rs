@@ -12,11 +12,116 @@ pub const ALICE_ID: Uuid = Uuid::from_u128(0xa11c_e000_0000_4000_8000_0000_0000_
 /// Id of the demo user `bob` (password `builder`).
 pub const BOB_ID: Uuid = Uuid::from_u128(0xb0b0_0000_0000_4000_8000_0000_0000_0002);
 
-/// Failed logins for one username within [`THROTTLE_WINDOW`] after which
-/// further attempts get 429.
+/// Failed logins for one username from one client within
+/// [`THROTTLE_WINDOW`] after which that client's attempts on that username
+/// get 429. Other clients can still sign in as that user.
 pub const MAX_FAILURES: usize = 5;
-/// The window of [`MAX_FAILURES`].
+/// Failed logins from one client (on any usernames) within
+/// [`THROTTLE_WINDOW`] after which every attempt of that client gets 429:
+/// one client cannot try many accounts.
+pub const MAX_CLIENT_FAILURES: usize = 20;
+/// Failed logins for one username from all clients together within
+/// [`THROTTLE_WINDOW`] after which every attempt on it gets 429 (a guess
+/// spread over many clients). Above [`MAX_CLIENT_FAILURES`], so that no single
+/// client can lock a user out.
+pub const MAX_ACCOUNT_FAILURES: usize = 100;
+/// The window of the failure limits.
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+/// Distinct keys a failure table holds before idle ones are forgotten.
+const MAX_TRACKED: usize = 10_000;
+
+/// Who is trying: an IPv4 address, or the /64 prefix of an IPv6 address
+/// (one host usually holds a whole /64). `None` for in-process callers
+/// without a peer address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientKey(Option<u128>);
+
+impl ClientKey {
+    /// The key of a peer address.
+    pub fn of(ip: std::net::IpAddr) -> Self {
+        let bits = match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => (u128::from(v6) >> 64) << 64 | 1 << 32,
+        };
+        Self(Some(bits))
+    }
+
+    /// A caller whose address is unknown (all such callers share one key).
+    pub fn unknown() -> Self {
+        Self(None)
+    }
+}
+
+/// Failure times per key, within [`THROTTLE_WINDOW`].
+#[derive(Debug)]
+struct FailureTable<K> {
+    limit: usize,
+    times: HashMap<K, VecDeque<Instant>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> FailureTable<K> {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            times: HashMap::new(),
+        }
+    }
+
+    /// How long `key` is still throttled, if it is.
+    fn throttled(&mut self, key: &K, now: Instant) -> Option<Duration> {
+        let times = self.times.get_mut(key)?;
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= THROTTLE_WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.is_empty() {
+            self.times.remove(key);
+            return None;
+        }
+        (times.len() >= self.limit).then(|| {
+            let oldest = times[times.len() - self.limit];
+            THROTTLE_WINDOW.saturating_sub(now.duration_since(oldest))
+        })
+    }
+
+    fn record(&mut self, key: K, now: Instant) {
+        if self.times.len() >= MAX_TRACKED {
+            self.times.retain(|_, t| {
+                t.back()
+                    .is_some_and(|t| now.duration_since(*t) < THROTTLE_WINDOW)
+            });
+        }
+        let times = self.times.entry(key).or_default();
+        times.push_back(now);
+        // Only the last `limit` failures matter.
+        while times.len() > self.limit {
+            times.pop_front();
+        }
+    }
+
+    fn clear(&mut self, key: &K) {
+        self.times.remove(key);
+    }
+}
+
+#[derive(Debug)]
+struct Failures {
+    pair: FailureTable<(ClientKey, String)>,
+    client: FailureTable<ClientKey>,
+    account: FailureTable<String>,
+}
+
+impl Default for Failures {
+    fn default() -> Self {
+        Self {
+            pair: FailureTable::new(MAX_FAILURES),
+            client: FailureTable::new(MAX_CLIENT_FAILURES),
+            account: FailureTable::new(MAX_ACCOUNT_FAILURES),
+        }
+    }
+}
 
 /// One account.
 #[derive(Debug)]
@@ -47,7 +152,8 @@ pub enum LoginOutcome {
     Ok(Arc<User>),
     /// Wrong username or password.
     Invalid,
-    /// Too many failures for this username; retry after this long.
+    /// Too many failures (this client on this username, this client on any,
+    /// or everyone on this username); retry after this long.
     Throttled(Duration),
 }
 
@@ -57,7 +163,7 @@ pub struct Accounts {
     hasher: Argon2<'static>,
     by_name: RwLock<HashMap<String, Arc<User>>>,
     by_id: RwLock<HashMap<Uuid, Arc<User>>>,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    failures: Mutex<Failures>,
     /// Verified against when the username is unknown, so both cases cost the same.
     dummy_hash: String,
 }
@@ -135,23 +241,25 @@ impl Accounts {
         self.by_id.read().expect("lock").values().cloned().collect()
     }
 
-    /// Checks a password, with throttling. Blocking (argon2): call it from
+    /// Checks a password, with throttling per client, per client and
+    /// username, and per username. Blocking (argon2): call it from
     /// `spawn_blocking`.
-    pub fn login(&self, username: &str, password: &str) -> LoginOutcome {
+    pub fn login(&self, username: &str, password: &str, client: ClientKey) -> LoginOutcome {
         let now = Instant::now();
+        let pair = (client, username.to_owned());
         {
             let mut failures = self.failures.lock().expect("lock");
-            if let Some(times) = failures.get_mut(username) {
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= THROTTLE_WINDOW)
-                {
-                    times.pop_front();
-                }
-                if times.len() >= MAX_FAILURES {
-                    let oldest = *times.front().expect("non-empty");
-                    return LoginOutcome::Throttled(THROTTLE_WINDOW - now.duration_since(oldest));
-                }
+            let failures = &mut *failures;
+            let throttled = [
+                failures.pair.throttled(&pair, now),
+                failures.client.throttled(&client, now),
+                failures.account.throttled(&pair.1, now),
+            ]
+            .into_iter()
+            .flatten()
+            .max();
+            if let Some(retry) = throttled {
+                return LoginOutcome::Throttled(retry);
             }
         }
         let user = self.by_name(username);
@@ -164,21 +272,13 @@ impl Accounts {
         let mut failures = self.failures.lock().expect("lock");
         match user {
             Some(user) if ok => {
-                failures.remove(username);
+                failures.pair.clear(&pair);
                 LoginOutcome::Ok(user)
             }
             _ => {
-                // Bound the map: forget idle usernames when it grows large.
-                if failures.len() > 10_000 {
-                    failures.retain(|_, t| {
-                        t.back()
-                            .is_some_and(|t| now.duration_since(*t) < THROTTLE_WINDOW)
-                    });
-                }
-                failures
-                    .entry(username.to_owned())
-                    .or_default()
-                    .push_back(now);
+                failures.account.record(pair.1.clone(), now);
+                failures.client.record(client, now);
+                failures.pair.record(pair, now);
                 LoginOutcome::Invalid
             }
         }
@@ -204,33 +304,78 @@ mod tests {
         let alice = accounts.by_name("alice").unwrap();
         assert!(alice.password_hash.starts_with("$argon2id$"));
         assert!(!alice.password_hash.contains("wonderland"));
+        let me = ClientKey::unknown();
         assert!(
-            matches!(accounts.login("alice", "wonderland"), LoginOutcome::Ok(u) if u.id == ALICE_ID)
+            matches!(accounts.login("alice", "wonderland", me), LoginOutcome::Ok(u) if u.id == ALICE_ID)
         );
-        assert!(matches!(accounts.login("bob", "builder"), LoginOutcome::Ok(u) if u.id == BOB_ID));
+        assert!(
+            matches!(accounts.login("bob", "builder", me), LoginOutcome::Ok(u) if u.id == BOB_ID)
+        );
         assert!(matches!(
-            accounts.login("alice", "nope"),
+            accounts.login("alice", "nope", me),
             LoginOutcome::Invalid
         ));
         assert!(matches!(
-            accounts.login("nobody", "nope"),
+            accounts.login("nobody", "nope", me),
             LoginOutcome::Invalid
         ));
     }
 
+    fn client(n: u8) -> ClientKey {
+        ClientKey::of(std::net::IpAddr::from([10, 0, 0, n]))
+    }
+
     #[test]
-    fn five_failures_throttle() {
+    fn five_failures_throttle_that_client_on_that_user_only() {
         let accounts = Accounts::new(true);
         for _ in 0..MAX_FAILURES {
-            assert!(matches!(accounts.login("bob", "x"), LoginOutcome::Invalid));
+            assert!(matches!(
+                accounts.login("bob", "x", client(1)),
+                LoginOutcome::Invalid
+            ));
         }
         assert!(matches!(
-            accounts.login("bob", "builder"),
+            accounts.login("bob", "builder", client(1)),
             LoginOutcome::Throttled(_)
         ));
         assert!(matches!(
-            accounts.login("alice", "wonderland"),
+            accounts.login("bob", "builder", client(2)),
             LoginOutcome::Ok(_)
         ));
+        assert!(matches!(
+            accounts.login("alice", "wonderland", client(1)),
+            LoginOutcome::Ok(_)
+        ));
+    }
+
+    #[test]
+    fn one_client_cannot_try_many_accounts() {
+        let accounts = Accounts::new(true);
+        for i in 0..MAX_CLIENT_FAILURES {
+            let name = format!("nobody-{i}");
+            assert!(matches!(
+                accounts.login(&name, "x", client(3)),
+                LoginOutcome::Invalid
+            ));
+        }
+        assert!(matches!(
+            accounts.login("alice", "wonderland", client(3)),
+            LoginOutcome::Throttled(_)
+        ));
+        assert!(matches!(
+            accounts.login("alice", "wonderland", client(4)),
+            LoginOutcome::Ok(_)
+        ));
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64() {
+        let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ClientKey::of(a), ClientKey::of(b));
+        assert_ne!(ClientKey::of(a), ClientKey::of(c));
+        let mapped: std::net::IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(ClientKey::of(mapped), client(1));
     }
 }

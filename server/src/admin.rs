@@ -17,8 +17,10 @@ use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The admin routes.
-pub fn routes() -> Router<AppState> {
+/// The admin routes, each under the cookie rule's checks
+/// ([`crate::http_api::require_own_origin`]): same origin, and JSON on POSTs.
+/// A cross-site page cannot drive them even on a `--dev` server.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/admin/connections", get(connections))
         .route("/api/admin/received", get(received))
@@ -30,7 +32,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/notify", post(notify))
         .route("/api/admin/flood", post(flood))
         .route("/api/admin/close", post(close))
+        .route("/api/admin/stall-sockets", post(stall_sockets))
         .route("/api/admin/raw", post(raw))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            own_origin,
+        ))
+}
+
+async fn own_origin(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let json = request.method() == axum::http::Method::POST;
+    match crate::http_api::require_own_origin(&state, request.headers(), json) {
+        Ok(()) => next.run(request).await,
+        Err(failure) => failure.into_response(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,8 +117,34 @@ async fn received(
         .accounts
         .by_name(&query.user)
         .ok_or(ApiFailure::UnknownUser)?;
+    /// Bodies are written out exactly as they arrived.
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        id: &'a str,
+        body: &'a serde_json::value::RawValue,
+        received_at: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Received<'a> {
+        user: &'a str,
+        count: u64,
+        items: Vec<Item<'a>>,
+    }
     let (count, items) = state.inbox.applied(user.id);
-    Ok(Json(json!({"user": user.username, "count": count, "items": items})).into_response())
+    let items = items
+        .iter()
+        .map(|a| Item {
+            id: &a.id,
+            body: &a.body,
+            received_at: &a.received_at,
+        })
+        .collect();
+    Ok(Json(Received {
+        user: &user.username,
+        count,
+        items,
+    })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,21 +209,34 @@ async fn expire_tokens(State(state): State<AppState>, body: Bytes) -> Result<Res
     Ok(Json(json!({"closed": closed})).into_response())
 }
 
+/// `POST /api/admin/notify {"username"?, "title"?, "body"?, "count"?}`:
+/// publishes `count` (default 1) notifications at once, as live traffic
+/// does: a socket that cannot take them is closed with 1013.
 async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
     let user = scope_user(&state, &scoped)?;
     let title = scoped.title.as_deref().unwrap_or("Notification");
     let text = scoped.body.as_deref().unwrap_or("");
-    let notified = match user {
-        Some(user) => {
-            state.feeds.publish(user, title, text);
-            1
+    let mut notified = 0;
+    for i in 0..scoped.count.unwrap_or(1) {
+        if i % 1_000 == 999 {
+            tokio::task::yield_now().await;
         }
-        None => state.broadcast(title, text),
-    };
+        notified = match user {
+            Some(user) => {
+                state.feeds.publish(user, title, text);
+                1
+            }
+            None => state.broadcast(title, text),
+        };
+    }
     Ok(Json(json!({"notified": notified})).into_response())
 }
 
+/// `POST /api/admin/flood {"username", "count"?}`: publishes `count`
+/// (default 1,000) notifications as fast as the user's sockets take them:
+/// it waits whenever a socket's queue is half full (back-pressure), so a
+/// client that reads as fast as it can gets every one of them live.
 async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
     let user = scope_user(&state, &scoped)?
@@ -186,15 +244,31 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     let count = scoped.count.unwrap_or(1_000);
     let mut last_seq = 0;
     for i in 0..count {
+        for outbox in state.feeds.subscribers(user) {
+            outbox.wait_for_room().await;
+        }
+        if i % 1_000 == 999 {
+            tokio::task::yield_now().await;
+        }
         last_seq = state
             .feeds
             .publish(user, "flood", &format!("#{}", i + 1))
             .seq;
-        if i % 1_000 == 999 {
-            tokio::task::yield_now().await;
-        }
     }
     Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
+}
+
+/// `POST /api/admin/stall-sockets {"username"?, "seconds"}`: the sockets
+/// open now stop sending their queued live frames for `seconds`, as if
+/// their clients had stopped reading; sockets opened later are not
+/// affected. Past its queue bound such a socket closes with 1013.
+async fn stall_sockets(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+    let scoped = scoped(&body)?;
+    let user = scope_user(&state, &scoped)?;
+    let stalled = state
+        .registry
+        .send_to(user, &Outbound::Stall(seconds(&scoped)?));
+    Ok(Json(json!({"stalled": stalled})).into_response())
 }
 
 async fn close(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {

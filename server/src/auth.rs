@@ -49,11 +49,43 @@ pub struct Issued {
     pub refresh: String,
 }
 
+/// Why a refresh cookie was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshFailure {
+    /// Unknown, malformed, expired or revoked.
+    #[error("the refresh token is invalid")]
+    Invalid,
+    /// A secret this session already rotated away from was presented again:
+    /// it was copied (RFC 9700 section 4.14.2). The whole session has been
+    /// revoked; close its sockets.
+    #[error("a rotated refresh token was reused; the session is revoked")]
+    Reused {
+        /// The user of the revoked session.
+        user_id: Uuid,
+        /// The revoked session.
+        session_id: Uuid,
+    },
+}
+
+/// Rotated-away refresh secrets remembered per session (to detect reuse):
+/// one refresh every 5 minutes for the cookie's 7 days is 2,016.
+pub const ROTATED_REMEMBERED: usize = 2_048;
+
+/// Sessions per user; logging in again evicts the oldest.
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+
 #[derive(Debug)]
 struct Session {
     user_id: Uuid,
-    /// SHA-256 of the current refresh secret; `None` once revoked.
-    refresh_hash: Option<[u8; 32]>,
+    /// SHA-256 of the current refresh secret.
+    refresh_hash: [u8; 32],
+    /// SHA-256 of the secrets it replaced, oldest first.
+    rotated: std::collections::VecDeque<[u8; 32]>,
+    /// Login or last refresh; a session idle for the cookie's lifetime is
+    /// forgotten.
+    last_used: std::time::Instant,
+    created: std::time::Instant,
 }
 
 #[derive(Debug, Default)]
@@ -109,17 +141,38 @@ impl Sessions {
         (format!("{sid}.{secret}"), hash)
     }
 
-    /// Starts a session for a user who just logged in.
+    /// Starts a session for a user who just logged in. Forgets sessions
+    /// idle for longer than the refresh cookie lives, and the user's oldest
+    /// session beyond [`MAX_SESSIONS_PER_USER`].
     pub fn login(&self, user_id: Uuid) -> Issued {
         let sid = Uuid::new_v4();
         let (refresh, refresh_hash) = Self::new_refresh(sid);
-        self.sessions.lock().expect("lock").insert(
+        let now = std::time::Instant::now();
+        let idle = Duration::from_secs(crate::http_api::REFRESH_MAX_AGE_SECS);
+        let mut sessions = self.sessions.lock().expect("lock");
+        sessions.retain(|_, s| now.duration_since(s.last_used) < idle);
+        let mut mine: Vec<_> = sessions
+            .iter()
+            .filter(|(_, s)| s.user_id == user_id)
+            .map(|(id, s)| (s.created, *id))
+            .collect();
+        if mine.len() >= MAX_SESSIONS_PER_USER {
+            mine.sort();
+            for (_, id) in &mine[..=mine.len() - MAX_SESSIONS_PER_USER] {
+                sessions.remove(id);
+            }
+        }
+        sessions.insert(
             sid,
             Session {
                 user_id,
-                refresh_hash: Some(refresh_hash),
+                refresh_hash,
+                rotated: std::collections::VecDeque::new(),
+                last_used: now,
+                created: now,
             },
         );
+        drop(sessions);
         let (access_token, claims) = self.issue(user_id, sid);
         Issued {
             access_token,
@@ -128,40 +181,52 @@ impl Sessions {
         }
     }
 
-    /// Rotates a refresh cookie: the old value stops working. `None` if it is
-    /// unknown, stale or revoked.
-    pub fn refresh(&self, cookie: &str) -> Option<Issued> {
-        let (sid, secret) = cookie.split_once('.')?;
-        let sid = Uuid::parse_str(sid).ok()?;
-        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let user_id = {
+    /// Rotates a refresh cookie: the old value stops working. A value this
+    /// session already rotated away from revokes the whole session
+    /// ([`RefreshFailure::Reused`]).
+    pub fn refresh(&self, cookie: &str) -> Result<Issued, RefreshFailure> {
+        let (sid, presented) = parse_cookie(cookie).ok_or(RefreshFailure::Invalid)?;
+        let (user_id, refresh) = {
             let mut sessions = self.sessions.lock().expect("lock");
-            let session = sessions.get_mut(&sid)?;
-            let current = session.refresh_hash?;
-            if !constant_time_eq(&current, &presented) {
-                return None;
+            let session = sessions.get_mut(&sid).ok_or(RefreshFailure::Invalid)?;
+            if !constant_time_eq(&session.refresh_hash, &presented) {
+                if session
+                    .rotated
+                    .iter()
+                    .any(|old| constant_time_eq(old, &presented))
+                {
+                    let user_id = session.user_id;
+                    sessions.remove(&sid);
+                    return Err(RefreshFailure::Reused {
+                        user_id,
+                        session_id: sid,
+                    });
+                }
+                return Err(RefreshFailure::Invalid);
             }
             let (refresh, hash) = Self::new_refresh(sid);
-            session.refresh_hash = Some(hash);
+            if session.rotated.len() == ROTATED_REMEMBERED {
+                session.rotated.pop_front();
+            }
+            let old = std::mem::replace(&mut session.refresh_hash, hash);
+            session.rotated.push_back(old);
+            session.last_used = std::time::Instant::now();
             (session.user_id, refresh)
         };
-        let (user_id, refresh) = user_id;
         let (access_token, claims) = self.issue(user_id, sid);
-        Some(Issued {
+        Ok(Issued {
             access_token,
             claims,
             refresh,
         })
     }
 
-    /// The user whose refresh cookie this is, without rotating it.
+    /// The user whose current refresh cookie this is, without rotating it.
     pub fn refresh_owner(&self, cookie: &str) -> Option<Uuid> {
-        let (sid, secret) = cookie.split_once('.')?;
-        let sid = Uuid::parse_str(sid).ok()?;
-        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let (sid, presented) = parse_cookie(cookie)?;
         let sessions = self.sessions.lock().expect("lock");
         let session = sessions.get(&sid)?;
-        constant_time_eq(&session.refresh_hash?, &presented).then_some(session.user_id)
+        constant_time_eq(&session.refresh_hash, &presented).then_some(session.user_id)
     }
 
     /// Checks an access token: signature, expiry, admin expiry, revocation.
@@ -178,13 +243,14 @@ impl Sessions {
         }
         let sessions = self.sessions.lock().expect("lock");
         match sessions.get(&claims.sid) {
-            Some(s) if s.refresh_hash.is_some() && s.user_id == claims.sub => Ok(claims),
+            Some(s) if s.user_id == claims.sub => Ok(claims),
             _ => Err(AuthFailure::Revoked),
         }
     }
 
-    /// The user of a correctly signed token, even an expired or revoked one
-    /// (logout accepts those).
+    /// The user of a correctly signed token, even an expired or revoked one.
+    /// Only for choosing which fault switch applies to a handshake; never
+    /// for authorising anything.
     pub fn token_owner(&self, token: &str) -> Option<Uuid> {
         self.key.verify(token, 0, true).ok().map(|c| c.sub)
     }
@@ -192,11 +258,20 @@ impl Sessions {
     /// Revokes every session of a user: their access tokens get `revoked`,
     /// their refresh cookies `invalid_refresh`.
     pub fn revoke_user(&self, user_id: Uuid) {
-        for session in self.sessions.lock().expect("lock").values_mut() {
-            if session.user_id == user_id {
-                session.refresh_hash = None;
-            }
-        }
+        self.sessions
+            .lock()
+            .expect("lock")
+            .retain(|_, session| session.user_id != user_id);
+    }
+
+    /// Number of sessions held (all users).
+    pub fn len(&self) -> usize {
+        self.sessions.lock().expect("lock").len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Expires every access token issued so far, of one user or of everyone.
@@ -220,6 +295,13 @@ impl Sessions {
     }
 }
 
+/// `<sid>.<secret>` → the session id and the SHA-256 of the secret.
+fn parse_cookie(cookie: &str) -> Option<(Uuid, [u8; 32])> {
+    let (sid, secret) = cookie.split_once('.')?;
+    let sid = Uuid::parse_str(sid).ok()?;
+    Some((sid, Sha256::digest(secret.as_bytes()).into()))
+}
+
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -239,10 +321,26 @@ mod tests {
         let first = s.login(user);
         assert_eq!(s.authenticate(&first.access_token).unwrap().sub, user);
         let second = s.refresh(&first.refresh).unwrap();
-        assert!(s.refresh(&first.refresh).is_none(), "old cookie refused");
         assert_eq!(second.claims.sid, first.claims.sid);
-        assert!(s.refresh(&second.refresh).is_some());
-        assert!(s.refresh("garbage").is_none());
+        let third = s.refresh(&second.refresh).unwrap();
+        assert_eq!(s.refresh("garbage").err(), Some(RefreshFailure::Invalid));
+        // Reusing a rotated cookie revokes the session: the newest cookie
+        // and the session's access tokens stop working.
+        assert_eq!(
+            s.refresh(&first.refresh).err(),
+            Some(RefreshFailure::Reused {
+                user_id: user,
+                session_id: first.claims.sid
+            })
+        );
+        assert_eq!(
+            s.refresh(&third.refresh).err(),
+            Some(RefreshFailure::Invalid)
+        );
+        assert_eq!(
+            s.authenticate(&third.access_token),
+            Err(AuthFailure::Revoked)
+        );
     }
 
     #[test]
@@ -261,7 +359,7 @@ mod tests {
             s.authenticate(&fresh.access_token),
             Err(AuthFailure::Revoked)
         );
-        assert!(s.refresh(&fresh.refresh).is_none());
+        assert!(s.refresh(&fresh.refresh).is_err());
         assert!(s.authenticate(&tb.access_token).is_ok());
         assert_eq!(s.authenticate("x.y.z"), Err(AuthFailure::Invalid));
     }

@@ -1,87 +1,396 @@
-//! Client `send` frames: each id applied at most once per user.
+//! Client `send` frames: each id applied at most once per user, bodies kept
+//! as the exact JSON text that arrived, and bounds on what one user can make
+//! the server hold.
+//!
+//! Bounds per user (README "Server limits"):
+//! - an id is at most [`MAX_ID_BYTES`];
+//! - applied ids are remembered for at least [`tether_protocol::DEDUP_WINDOW`]
+//!   (24 h) and at least the last [`tether_protocol::DEDUP_WINDOW_IDS`]
+//!   (10,000), as 16-byte digests, and at most [`MAX_REMEMBERED_IDS`]: a
+//!   user who has sent that many within 24 h gets `nack` `rate_limited` until
+//!   the oldest ones age out;
+//! - of the applied messages themselves (what `/api/admin/received` shows)
+//!   only the newest [`KEPT_BYTES`] (id + body) are kept.
 
-use serde::Serialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tether_protocol::{DEDUP_WINDOW, DEDUP_WINDOW_IDS};
 use uuid::Uuid;
 
-/// How many ids (and applied items) are remembered per user.
-pub const REMEMBERED_IDS: usize = 10_000;
+/// Longest `send` id, in bytes (a UUID is 36).
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Most ids remembered per user; beyond it (all younger than 24 h) new
+/// sends get `nack` `rate_limited`. About 64 bytes each.
+pub const MAX_REMEMBERED_IDS: usize = 100_000;
+
+/// Bytes of applied messages (id + body) kept per user for inspection.
+pub const KEPT_BYTES: usize = 1024 * 1024;
 
 /// One applied `send`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Applied {
     /// The client-chosen id.
     pub id: String,
-    /// The JSON body.
-    pub body: serde_json::Value,
+    /// The body, exactly the JSON text that arrived.
+    pub body: Box<RawValue>,
     /// When it was applied, RFC 3339.
     pub received_at: String,
 }
 
+impl Applied {
+    fn bytes(&self) -> usize {
+        self.id.len() + self.body.get().len() + self.received_at.len()
+    }
+}
+
+/// What [`Inbox::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Applying {
+    /// Applied now: ack.
+    Applied,
+    /// Applied before (within the window): ack again, not re-applied.
+    Duplicate,
+    /// The user has [`MAX_REMEMBERED_IDS`] ids younger than the window:
+    /// `nack` `rate_limited`, the client resends later.
+    Full,
+}
+
+type Digest16 = [u8; 16];
+
+fn digest(id: &str) -> Digest16 {
+    let full = Sha256::digest(id.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
 #[derive(Debug, Default)]
 struct Received {
-    seen: HashSet<String>,
-    order: VecDeque<String>,
-    applied: VecDeque<Applied>,
+    seen: HashSet<Digest16>,
+    order: VecDeque<(Digest16, Instant)>,
+    kept: VecDeque<Applied>,
+    kept_bytes: usize,
     total: u64,
 }
 
+impl Received {
+    /// Forgets ids that are both older than the window and beyond the last
+    /// `DEDUP_WINDOW_IDS`.
+    fn forget_old(&mut self, now: Instant, window: Duration) {
+        while self.order.len() > DEDUP_WINDOW_IDS
+            && self
+                .order
+                .front()
+                .is_some_and(|(_, at)| now.duration_since(*at) >= window)
+        {
+            if let Some((old, _)) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
+}
+
 /// Per-user received lists.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbox {
-    users: Mutex<HashMap<Uuid, Received>>,
+    users: Mutex<std::collections::HashMap<Uuid, Received>>,
+    window: Duration,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self::with_window(DEDUP_WINDOW)
+    }
 }
 
 impl Inbox {
-    /// Applies a `send` unless its id was seen; returns whether it was applied.
-    pub fn apply(&self, user: Uuid, id: &str, body: serde_json::Value) -> bool {
+    /// An inbox that remembers ids for `window` (and at least the last
+    /// 10,000); the contract's is 24 h, shorter ones are for tests.
+    pub fn with_window(window: Duration) -> Self {
+        Self {
+            users: Mutex::default(),
+            window,
+        }
+    }
+
+    /// Applies a `send` unless its id was seen. `id` must be at most
+    /// [`MAX_ID_BYTES`] (the socket refuses longer ones before this).
+    pub fn apply(&self, user: Uuid, id: &str, body: Box<RawValue>) -> Applying {
+        let now = Instant::now();
+        let key = digest(id);
         let mut users = self.users.lock().expect("lock");
         let received = users.entry(user).or_default();
-        if received.seen.contains(id) {
-            return false;
+        if received.seen.contains(&key) {
+            return Applying::Duplicate;
         }
-        if received.order.len() == REMEMBERED_IDS {
-            if let Some(old) = received.order.pop_front() {
-                received.seen.remove(&old);
-            }
-            received.applied.pop_front();
+        received.forget_old(now, self.window);
+        if received.order.len() >= MAX_REMEMBERED_IDS {
+            return Applying::Full;
         }
-        received.seen.insert(id.to_owned());
-        received.order.push_back(id.to_owned());
-        received.applied.push_back(Applied {
+        received.seen.insert(key);
+        received.order.push_back((key, now));
+        let applied = Applied {
             id: id.to_owned(),
             body,
             received_at: tether_protocol::time::format_rfc3339(crate::now_ms()),
-        });
+        };
+        received.kept_bytes += applied.bytes();
+        received.kept.push_back(applied);
+        while received.kept_bytes > KEPT_BYTES {
+            match received.kept.pop_front() {
+                Some(old) => received.kept_bytes -= old.bytes(),
+                None => break,
+            }
+        }
         received.total += 1;
-        true
+        Applying::Applied
     }
 
-    /// The user's applied items (the last [`REMEMBERED_IDS`]) and the total count.
+    /// The user's kept applied items (oldest first) and the total count.
     pub fn applied(&self, user: Uuid) -> (u64, Vec<Applied>) {
         self.users
             .lock()
             .expect("lock")
             .get(&user)
-            .map(|r| (r.total, r.applied.iter().cloned().collect()))
+            .map(|r| (r.total, r.kept.iter().cloned().collect()))
             .unwrap_or_default()
     }
+
+    /// Bytes held for `user`: kept items plus remembered id digests
+    /// (an estimate of the heap, for the bounds' tests).
+    pub fn held_bytes(&self, user: Uuid) -> usize {
+        self.users.lock().expect("lock").get(&user).map_or(0, |r| {
+            r.kept_bytes + r.order.len() * (2 * size_of::<Digest16>() + size_of::<Instant>())
+        })
+    }
+}
+
+/// Why a `send` body is refused (`nack` `malformed_body`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// An integer outside -2^63 ..= 2^64-1.
+    #[error("the integer {0} is outside -2^63 to 2^64-1 and cannot be kept exactly")]
+    IntegerOutOfRange(String),
+    /// A number with a fraction or exponent that a double does not hold as
+    /// written (overflow, underflow, or more digits than it keeps).
+    #[error("the number {0} is not exactly representable as a 64-bit float")]
+    InexactNumber(String),
+}
+
+/// Checks the contract's rule for `send` bodies: every number in the JSON
+/// text `body` must be one the server (and any client reading it back)
+/// keeps exactly:
+/// - an integer written without fraction or exponent must lie in
+///   -2^63 ..= 2^64-1 (what i64 / u64 hold);
+/// - any other number must read as a finite 64-bit float whose shortest
+///   decimal form has the same value as the text: `0.1`, `1.5e300`, `-0.0`
+///   pass; `1e400` (overflow), `1e-400` (underflow to 0),
+///   `18446744073709551617.0` and `3.14159265358979323846` (more digits than
+///   a double keeps) are refused.
+///
+/// `body` must already be valid JSON (serde_json checked it). Numbers shown
+/// in the error are cut to 40 characters.
+pub fn check_numbers(body: &str) -> Result<(), BodyError> {
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    let mut in_string = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                {
+                    i += 1;
+                }
+                check_number(&body[start..i])?;
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+fn shown(number: &str) -> String {
+    if number.len() > 40 {
+        format!("{}…", &number[..40])
+    } else {
+        number.to_owned()
+    }
+}
+
+fn check_number(number: &str) -> Result<(), BodyError> {
+    let is_integer = !number.contains(['.', 'e', 'E']);
+    if is_integer {
+        return if number.parse::<i64>().is_ok() || number.parse::<u64>().is_ok() {
+            Ok(())
+        } else {
+            Err(BodyError::IntegerOutOfRange(shown(number)))
+        };
+    }
+    let inexact = || BodyError::InexactNumber(shown(number));
+    let value: f64 = number.parse().map_err(|_| inexact())?;
+    if !value.is_finite() {
+        return Err(inexact());
+    }
+    let written = decimal(number).ok_or_else(inexact)?;
+    let stored = decimal(&format!("{value:e}")).ok_or_else(inexact)?;
+    if written == stored {
+        Ok(())
+    } else {
+        Err(inexact())
+    }
+}
+
+/// A decimal number as (negative, significant digits without leading or
+/// trailing zeros, exponent of the first digit); zero has no digits and
+/// exponent 0. `None` if the exponent does not fit an i64.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], &text[at + 1..]),
+        None => (text, "0"),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = format!("{int}{frac}");
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
+    if digits.is_empty() {
+        return Some((negative, digits, 0));
+    }
+    let exponent: i64 = exponent
+        .strip_prefix('+')
+        .unwrap_or(exponent)
+        .parse()
+        .ok()?;
+    // Value = 0.<all> × 10^(int.len() + exponent); the first significant
+    // digit sits `leading` places further right.
+    let int_len = i64::try_from(int.len()).ok()?;
+    let leading = i64::try_from(leading).ok()?;
+    Some((
+        negative,
+        digits,
+        exponent.checked_add(int_len)?.checked_sub(leading)?,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
     #[test]
     fn at_most_once() {
         let inbox = Inbox::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert!(inbox.apply(a, "1", serde_json::json!(1)));
-        assert!(!inbox.apply(a, "1", serde_json::json!(2)));
-        assert!(inbox.apply(b, "1", serde_json::json!(3)));
+        assert_eq!(inbox.apply(a, "1", raw("1")), Applying::Applied);
+        assert_eq!(inbox.apply(a, "1", raw("2")), Applying::Duplicate);
+        assert_eq!(inbox.apply(b, "1", raw("3")), Applying::Applied);
         let (total, items) = inbox.applied(a);
         assert_eq!(total, 1);
-        assert_eq!(items[0].body, serde_json::json!(1));
+        assert_eq!(items[0].body.get(), "1");
+    }
+
+    #[test]
+    fn ids_are_remembered_for_the_window_and_the_last_10000() {
+        let inbox = Inbox::with_window(Duration::ZERO);
+        let user = Uuid::new_v4();
+        for i in 0..=DEDUP_WINDOW_IDS {
+            assert_eq!(
+                inbox.apply(user, &i.to_string(), raw("0")),
+                Applying::Applied
+            );
+        }
+        // With a zero window only the count keeps ids: the last 10,000.
+        assert_eq!(inbox.apply(user, "1", raw("0")), Applying::Duplicate);
+        assert_eq!(inbox.apply(user, "x", raw("0")), Applying::Applied);
+        assert_eq!(inbox.apply(user, "0", raw("0")), Applying::Applied);
+        // With the real window, ids younger than 24 h are all kept.
+        let inbox = Inbox::default();
+        for i in 0..=DEDUP_WINDOW_IDS + 5 {
+            inbox.apply(user, &i.to_string(), raw("0"));
+        }
+        assert_eq!(inbox.apply(user, "0", raw("0")), Applying::Duplicate);
+    }
+
+    #[test]
+    fn kept_bodies_are_bounded_in_bytes() {
+        let inbox = Inbox::default();
+        let user = Uuid::new_v4();
+        let body = format!("[{}{{}}]", "{},".repeat(20_000));
+        for i in 0..200 {
+            inbox.apply(user, &i.to_string(), raw(&body));
+        }
+        let (total, kept) = inbox.applied(user);
+        assert_eq!(total, 200);
+        assert!(kept.len() < 200 && !kept.is_empty());
+        assert!(inbox.held_bytes(user) <= KEPT_BYTES + 200 * 64);
+        assert_eq!(kept.last().unwrap().body.get(), body);
+    }
+
+    #[test]
+    fn numbers_are_taken_only_when_exact() {
+        for ok in [
+            "0",
+            "-0",
+            "1",
+            "-9223372036854775808",
+            "18446744073709551615",
+            "0.1",
+            "1.5",
+            "1e2",
+            "1.5e300",
+            "-0.0",
+            "0e999999999999999999999",
+            "5e-324",
+            "1.7976931348623157e308",
+            r#"{"a":[1,2.5,"1e400 in a string \" 1e400"],"b":null}"#,
+            r#""\\" "#,
+        ] {
+            assert_eq!(check_numbers(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "18446744073709551617.0",
+            "3.14159265358979323846",
+            "[1, 2, 1e999]",
+        ] {
+            assert!(check_numbers(bad).is_err(), "{bad}");
+        }
+        let long = "9".repeat(400);
+        assert!(matches!(
+            check_numbers(&long),
+            Err(BodyError::IntegerOutOfRange(shown)) if shown.chars().count() == 41
+        ));
     }
 }

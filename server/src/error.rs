@@ -31,6 +31,12 @@ pub enum ApiFailure {
     /// 409: the username is taken.
     #[error("the username is taken")]
     Conflict,
+    /// 403: the request does not come from the app's own origin.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 415: the request must be `Content-Type: application/json`.
+    #[error("the request must have Content-Type: application/json")]
+    UnsupportedMediaType,
 }
 
 impl ApiFailure {
@@ -43,6 +49,10 @@ impl ApiFailure {
             Self::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
             Self::Conflict => (StatusCode::CONFLICT, "conflict"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
         }
     }
 }

@@ -2,17 +2,19 @@
 //! the socket upgrade.
 
 use crate::AppState;
-use crate::accounts::LoginOutcome;
-use crate::auth::Issued;
+use crate::accounts::{ClientKey, LoginOutcome};
+use crate::auth::{Issued, RefreshFailure};
 use crate::error::{ApiFailure, parse_json};
 use crate::registry::Outbound;
-use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
+use std::net::SocketAddr;
 use tether_protocol::{
     LOGIN_PATH, LOGOUT_PATH, LoginRequest, NOTIFICATIONS_PATH, NewNotification, REFRESH_COOKIE,
     REFRESH_PATH, Secret, TokenResponse, WS_PATH,
@@ -83,14 +85,21 @@ fn token_response(state: &AppState, issued: Issued) -> Response {
     response
 }
 
-async fn login(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
+async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
     let request: LoginRequest = parse_json(&body)?;
     let accounts_state = state.clone();
     let username = request.username.clone();
+    let client = peer.map_or_else(ClientKey::unknown, |Extension(ConnectInfo(addr))| {
+        ClientKey::of(addr.ip())
+    });
     let outcome = tokio::task::spawn_blocking(move || {
         accounts_state
             .accounts
-            .login(&request.username, request.password.expose())
+            .login(&request.username, request.password.expose(), client)
     })
     .await
     .expect("the login task does not panic");
@@ -111,19 +120,42 @@ async fn refresh(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
+    require_own_origin(&state, &headers, true)?;
     let cookie = refresh_cookie(&headers).ok_or(ApiFailure::InvalidRefresh)?;
-    let issued = state
-        .sessions
-        .refresh(cookie)
-        .ok_or(ApiFailure::InvalidRefresh)?;
-    Ok(token_response(&state, issued))
+    match state.sessions.refresh(cookie) {
+        Ok(issued) => Ok(token_response(&state, issued)),
+        Err(RefreshFailure::Reused {
+            user_id,
+            session_id,
+        }) => {
+            let closed = state
+                .registry
+                .send_to_session(session_id, &Outbound::Revoked);
+            tracing::warn!(%user_id, %session_id, closed, "rotated refresh token reused: session revoked");
+            Err(ApiFailure::InvalidRefresh)
+        }
+        Err(_) => Err(ApiFailure::InvalidRefresh),
+    }
 }
 
+/// `POST /api/auth/logout`: a currently valid bearer token, or else the
+/// refresh cookie (then under the cookie rule). An expired or revoked
+/// token signs nobody out.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiFailure> {
-    let user = bearer(&headers)
-        .and_then(|token| state.sessions.token_owner(token))
-        .or_else(|| refresh_cookie(&headers).and_then(|c| state.sessions.refresh_owner(c)))
-        .ok_or(ApiFailure::Unauthorized)?;
+    let by_token = bearer(&headers)
+        .and_then(|token| state.sessions.authenticate(token).ok())
+        .map(|claims| claims.sub);
+    let user = match by_token {
+        Some(user) => user,
+        None => {
+            let cookie = refresh_cookie(&headers).ok_or(ApiFailure::Unauthorized)?;
+            require_own_origin(&state, &headers, true)?;
+            state
+                .sessions
+                .refresh_owner(cookie)
+                .ok_or(ApiFailure::Unauthorized)?
+        }
+    };
     state.sessions.revoke_user(user);
     let closed = state.registry.send_to(Some(user), &Outbound::Revoked);
     tracing::info!(user_id = %user, closed, "logout");
@@ -132,6 +164,47 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .headers_mut()
         .insert(header::SET_COOKIE, cookie_header(&state, "", 0));
     Ok(response)
+}
+
+/// The cookie rule of the contract ("Passkeys (WebAuthn) and sessions"):
+/// a request that a cookie alone authenticates, and every dev admin
+/// request, must come from the app's own origin: `Sec-Fetch-Site:
+/// same-origin`, or else an `Origin` on the allow-list (the origins that
+/// CORS lets read answers; a page of any other site is refused with 403).
+/// The allow-list also admits the app's own origin when the browser calls
+/// it `same-site` or `cross-site` (the SPA on one port of 127.0.0.1 or
+/// localhost and the API on another, in development). With `json`, the
+/// request must also say `Content-Type: application/json` (415 otherwise):
+/// an HTML form cannot send that, and a script on another origin cannot
+/// without a CORS preflight, which the allow-list answers.
+pub fn require_own_origin(
+    state: &AppState,
+    headers: &HeaderMap,
+    json: bool,
+) -> Result<(), ApiFailure> {
+    let same_origin = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site.eq_ignore_ascii_case("same-origin"));
+    let allowed = same_origin
+        || headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|o| state.config.allowed_origins.allows(o));
+    if !allowed {
+        return Err(ApiFailure::Forbidden("cross-site request refused"));
+    }
+    if json {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiFailure::UnsupportedMediaType);
+        }
+    }
+    Ok(())
 }
 
 /// The user of a valid (unexpired, unrevoked) bearer token.

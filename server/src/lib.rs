@@ -7,9 +7,11 @@
 //! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
 //! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
 //! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
-//! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close}`
-//! (see [`admin`]). Per-socket queues are unbounded: a client that never
-//! reads grows the server's memory until it is dropped.
+//! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close,
+//! stall-sockets,raw}`
+//! (see [`admin`]). What one user or socket can make the server hold is
+//! bounded (see [`delivery`], [`registry::QueueLimits`], README "Server
+//! limits").
 //!
 //! ```no_run
 //! use tether_server::{AppState, Config, app};
@@ -29,6 +31,7 @@ pub mod delivery;
 pub mod error;
 pub mod faults;
 pub mod http_api;
+pub mod logging;
 pub mod notifications;
 pub mod origin;
 pub mod registry;
@@ -66,6 +69,20 @@ pub struct Config {
     /// Serve this directory (a built SPA, e.g. `dist/`) on the same origin as
     /// `/api`, with `index.html` for unknown paths (client-side routes).
     pub static_dir: Option<std::path::PathBuf>,
+    /// Time a connection has to send a complete request head, counted from
+    /// the accept and, on a kept-alive connection, from the end of the
+    /// previous response (slowloris, idle connections that never upgrade).
+    /// Defaults to 10 s.
+    pub header_read_timeout: Duration,
+    /// Longest time one HTTP request may take, body included (408 after).
+    /// Defaults to 30 s.
+    pub request_timeout: Duration,
+    /// Longest time one socket write may wait for the peer to read; the
+    /// connection is dropped after it. Defaults to 10 s.
+    pub write_timeout: Duration,
+    /// Bound of each socket's queue of live frames; a socket further
+    /// behind is closed with 1013. Defaults to 1,024 frames and 1 MiB.
+    pub queue: registry::QueueLimits,
 }
 
 impl Config {
@@ -81,6 +98,10 @@ impl Config {
             secure_cookie: false,
             frames_per_second: 200,
             static_dir: None,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            queue: registry::QueueLimits::default(),
         }
     }
 
@@ -191,15 +212,96 @@ pub fn app(state: AppState) -> Router {
             tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        state.config.request_timeout,
+    );
     let mut router = http_api::routes();
     if state.config.dev {
-        router = router.merge(admin::routes());
+        router = router.merge(admin::routes(&state));
     }
     if let Some(dir) = &state.config.static_dir {
         let index = tower_http::services::ServeFile::new(dir.join("index.html"));
         router = router.fallback_service(tower_http::services::ServeDir::new(dir).fallback(index));
     }
-    router.layer(cors).layer(trace).with_state(state)
+    router
+        .layer(timeout)
+        .layer(cors)
+        .layer(trace)
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then waits for
+/// the HTTP connections in progress (not the upgraded sockets: close those
+/// first, see [`AppState::close_all`]).
+///
+/// Unlike `axum::serve` this applies [`Config::header_read_timeout`] (a
+/// connection that sends nothing, half a request head, or idles between
+/// requests is closed after it) and hands each request the peer address as
+/// [`axum::extract::ConnectInfo`] (the per-client login limit). HTTP/1.1
+/// only.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::Service as _;
+
+    let header_read_timeout = state.config.header_read_timeout;
+    let router = app(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Per-connection errors (the peer reset before the accept,
+                // too many open files): keep serving.
+                Err(err) => {
+                    tracing::debug!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                router.clone().call(request)
+            });
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(err) = result {
+                        tracing::debug!(%err, "connection ended");
+                    }
+                    return;
+                }
+                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(());
+    stop_tx.closed().await;
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

@@ -4,13 +4,13 @@ use clap::Parser;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tether_server::{AllowedOrigins, AppState, Config, OriginPattern, app};
-use tracing_subscriber::EnvFilter;
+use tether_server::{AllowedOrigins, AppState, Config, OriginPattern};
 
 /// Reference server of the tether notification socket (shared/PROTOCOL.md).
 ///
 /// Prints exactly one line `listening on http://<addr>` to stdout once bound.
-/// Logs go to stderr; filter with RUST_LOG (default `info,tower_http=info`).
+/// Logs go to stderr; filter with RUST_LOG (default `info,tower_http=info`);
+/// the frame-level logs of tungstenite and hyper stay off whatever it says.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -54,13 +54,7 @@ fn seconds(text: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    tether_server::logging::init().expect("no other logger is installed");
     let args = Args::parse();
     let allowed_origins = if args.allowed_origins.is_empty() && args.dev {
         AllowedOrigins::local_dev()
@@ -104,15 +98,14 @@ async fn main() -> std::io::Result<()> {
         });
     }
     let shutdown_state = state.clone();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let closed = shutdown_state.close_all("server restart");
-            tracing::info!(closed, "shutting down");
-            // Give sockets a moment to send their 1001 close frames.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        })
-        .await
+    tether_server::serve(listener, state, async move {
+        shutdown_signal().await;
+        let closed = shutdown_state.close_all("server restart");
+        tracing::info!(closed, "shutting down");
+        // Give sockets a moment to send their 1001 close frames.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    })
+    .await
 }
 
 async fn shutdown_signal() {

@@ -57,30 +57,43 @@ impl Feeds {
         notification
     }
 
-    /// Subscribes a socket to `user`'s feed. Under the feed's lock, it first
-    /// queues every retained notification with `seq > last_seq` into
-    /// `outbox`, then adds `outbox` to the live subscribers: a concurrent
+    /// Subscribes a socket to `user`'s feed. Under the feed's lock, it
+    /// takes the retained notifications with `seq > last_seq` (returned, for
+    /// the socket to send as it drains: they do not count against its queue
+    /// bound), then adds `outbox` to the live subscribers: a concurrent
     /// publish lands either in the replay or after it, never both, never
-    /// neither. Returns how many were replayed.
+    /// neither.
     pub fn subscribe(
         &self,
         user: Uuid,
         socket_id: u64,
         last_seq: Option<u64>,
         outbox: &Outbox,
-    ) -> usize {
+    ) -> Vec<Utf8Bytes> {
         let feed = self.feed(user);
         let mut feed = feed.lock().expect("lock");
-        let mut replayed = 0;
-        if let Some(after) = last_seq {
-            for (_, frame) in feed.retained.iter().filter(|(seq, _)| *seq > after) {
-                // A closed outbox means the socket is gone; nothing to do.
-                let _ = outbox.send(Outbound::Frame(frame.clone()));
-                replayed += 1;
-            }
-        }
+        let replay = match last_seq {
+            Some(after) => feed
+                .retained
+                .iter()
+                .filter(|(seq, _)| *seq > after)
+                .map(|(_, frame)| frame.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         feed.subscribers.insert(socket_id, outbox.clone());
-        replayed
+        replay
+    }
+
+    /// The queues of `user`'s subscribed sockets.
+    pub fn subscribers(&self, user: Uuid) -> Vec<Outbox> {
+        self.feed(user)
+            .lock()
+            .expect("lock")
+            .subscribers
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Removes a socket from `user`'s feed.
@@ -94,38 +107,46 @@ impl Feeds {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use crate::registry::{OutboxReceiver, QueueLimits};
 
-    fn seqs(rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Vec<u64> {
-        let mut out = Vec::new();
-        while let Ok(Outbound::Frame(frame)) = rx.try_recv() {
-            match ServerMessage::decode(frame.as_str()).unwrap() {
-                ServerMessage::Notification(n) => out.push(n.seq),
-                other => panic!("{other:?}"),
-            }
+    fn seq(frame: &Utf8Bytes) -> u64 {
+        match ServerMessage::decode(frame.as_str()).unwrap() {
+            ServerMessage::Notification(n) => n.seq,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    async fn seqs(replay: Vec<Utf8Bytes>, rx: &mut OutboxReceiver) -> Vec<u64> {
+        let mut out: Vec<u64> = replay.iter().map(seq).collect();
+        while let Ok(Some(Outbound::Frame(frame))) =
+            tokio::time::timeout(std::time::Duration::from_millis(50), rx.recv()).await
+        {
+            out.push(seq(&frame));
         }
         out
     }
 
-    #[test]
-    fn replay_then_live_and_retention() {
+    #[tokio::test]
+    async fn replay_then_live_and_retention() {
         let feeds = Feeds::default();
         let user = Uuid::new_v4();
         for i in 0..(RETAINED + 5) {
             assert_eq!(feeds.publish(user, "t", "b").seq, i as u64 + 1);
         }
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        assert_eq!(feeds.subscribe(user, 1, Some(1_000), &tx), 5);
+        let (tx, mut rx) = Outbox::new(QueueLimits::default());
+        let replay = feeds.subscribe(user, 1, Some(1_000), &tx);
+        assert_eq!(replay.len(), 5);
         feeds.publish(user, "t", "b");
         assert_eq!(
-            seqs(&mut rx),
+            seqs(replay, &mut rx).await,
             vec![1_001, 1_002, 1_003, 1_004, 1_005, 1_006]
         );
-        let (tx2, mut rx2) = mpsc::unbounded_channel();
-        assert_eq!(feeds.subscribe(user, 2, Some(0), &tx2), RETAINED);
-        assert_eq!(seqs(&mut rx2).first(), Some(&7));
+        let (tx2, mut rx2) = Outbox::new(QueueLimits::default());
+        let replay = feeds.subscribe(user, 2, Some(0), &tx2);
+        assert_eq!(replay.len(), RETAINED);
+        assert_eq!(seqs(replay, &mut rx2).await.first(), Some(&7));
         feeds.unsubscribe(user, 1);
         feeds.publish(user, "t", "b");
-        assert!(seqs(&mut rx).is_empty());
+        assert!(seqs(Vec::new(), &mut rx).await.is_empty());
     }
 }

@@ -2,25 +2,25 @@
 //! that authenticates, answers pings and sends, and forwards notifications.
 
 use crate::AppState;
-use crate::registry::Outbound;
+use crate::delivery::{Applying, MAX_ID_BYTES};
+use crate::registry::{Outbound, Outbox, OutboxReceiver};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tether_protocol::{
     Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
-    Pong, Secret, ServerMessage, close_code, error_code,
+    MAX_FRAME_BYTES, Nack, NackCode, Pong, Secret, ServerMessage, close_code, error_code,
 };
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// The WebSocket library's own message limit: above
-/// [`tether_protocol::MAX_FRAME_BYTES`] so that oversized frames reach the
-/// session and get a `frame_too_large` answer; beyond this the library
-/// closes with 1009.
+/// What the server reads at all: above [`tether_protocol::MAX_FRAME_BYTES`]
+/// so that oversized frames up to this size reach the session and get a
+/// `frame_too_large` answer; a larger message (or frame) is not read: the
+/// library reports it, and the session closes with 1009 (message too big).
 pub const LIBRARY_MAX_MESSAGE: usize = 1024 * 1024;
 
 /// How long to wait for the peer's close frame after sending ours.
@@ -128,7 +128,11 @@ struct Session {
     state: AppState,
     socket: WebSocket,
     socket_id: u64,
-    outbox: mpsc::UnboundedSender<Outbound>,
+    outbox: Outbox,
+    /// Replayed notifications still to send, ahead of the live queue.
+    replay: VecDeque<Utf8Bytes>,
+    /// Sends nothing queued until then (the `stall-sockets` dev fault).
+    stalled_until: Option<Instant>,
     handshake_token: Option<Secret>,
     phase: Phase,
     bucket: Bucket,
@@ -152,7 +156,8 @@ impl Drop for Cleanup {
 
 async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>) {
     let socket_id = state.next_socket_id();
-    let (outbox, mut inbox) = mpsc::unbounded_channel();
+    let (outbox, mut inbox) = Outbox::new(state.config.queue);
+    let overflow = inbox.overflow();
     let mut cleanup = Cleanup {
         state: state.clone(),
         socket_id,
@@ -165,6 +170,8 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         socket,
         socket_id,
         outbox,
+        replay: VecDeque::new(),
+        stalled_until: None,
         handshake_token,
         phase: Phase::AwaitingAuth { deadline },
     };
@@ -172,13 +179,26 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
     let timer = tokio::time::sleep_until(deadline);
     tokio::pin!(timer);
     let flow = loop {
+        let stalled = session
+            .stalled_until
+            .filter(|until| *until > Instant::now());
+        let draining = stalled.is_none();
         let flow = tokio::select! {
+            biased;
+            () = overflow.happened() => {
+                tracing::info!(socket_id, "slow consumer: closing with 1013");
+                Flow::Close(close_code::TRY_AGAIN_LATER, "too far behind; reconnect and catch up".into())
+            }
             incoming = session.socket.recv() => match incoming {
                 Some(Ok(message)) => session.on_message(message).await,
-                _ => Flow::Gone,
+                Some(Err(err)) => read_failure(err),
+                None => Flow::Gone,
             },
-            Some(out) = inbox.recv() => session.on_outbound(out).await,
             () = &mut timer => session.on_timer().await,
+            // Replays first, as the socket drains; live frames after them.
+            () = tokio::time::sleep_until(stalled.unwrap_or_else(Instant::now)), if !draining => Flow::Continue,
+            () = std::future::ready(()), if draining && !session.replay.is_empty() => session.send_replay().await,
+            Some(out) = next_live(&mut inbox), if draining && session.replay.is_empty() => session.on_outbound(out).await,
         };
         if let Phase::Authenticated(a) = &session.phase {
             cleanup.user = Some(a.user_id);
@@ -195,6 +215,9 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         }
     };
     tracing::debug!(socket_id, ?flow, "socket closing");
+    // A closing socket is no longer reachable: forget it now, not after the
+    // closing handshake's linger.
+    drop(cleanup);
     match flow {
         Flow::Close(code, reason) => session.close(code, reason).await,
         // The peer closed (or the connection broke): finish the closing
@@ -213,10 +236,28 @@ impl Session {
         self.send_raw(Utf8Bytes::from(message.encode())).await
     }
 
+    /// Sends one frame, waiting at most the write timeout for the peer to
+    /// read: a peer that does not is dropped (it cannot read a close frame
+    /// either).
     async fn send_raw(&mut self, frame: Utf8Bytes) -> Flow {
-        match self.socket.send(Message::Text(frame)).await {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Gone,
+        let write = self.socket.send(Message::Text(frame));
+        match tokio::time::timeout(self.state.config.write_timeout, write).await {
+            Ok(Ok(())) => Flow::Continue,
+            Ok(Err(_)) => Flow::Gone,
+            Err(_) => {
+                tracing::info!(
+                    socket_id = self.socket_id,
+                    "write timed out: dropping the socket"
+                );
+                Flow::Drop
+            }
+        }
+    }
+
+    async fn send_replay(&mut self) -> Flow {
+        match self.replay.pop_front() {
+            Some(frame) => self.send_raw(frame).await,
+            None => Flow::Continue,
         }
     }
 
@@ -255,7 +296,11 @@ impl Session {
             code,
             reason: reason.into(),
         };
-        if self.socket.send(Message::Close(Some(frame))).await.is_err() {
+        let write = self.socket.send(Message::Close(Some(frame)));
+        if !matches!(
+            tokio::time::timeout(self.state.config.write_timeout, write).await,
+            Ok(Ok(()))
+        ) {
             return;
         }
         // Wait for the peer's close (reading what it still sends) so that
@@ -295,6 +340,10 @@ impl Session {
             }
             Outbound::Close { code, reason } => Flow::Close(code, reason),
             Outbound::Drop => Flow::Drop,
+            Outbound::Stall(duration) => {
+                self.stalled_until = Some(Instant::now() + duration);
+                Flow::Continue
+            }
         }
     }
 
@@ -331,6 +380,12 @@ impl Session {
                 )
                 .await;
         };
+        if text.len() <= MAX_FRAME_BYTES
+            && authenticated
+            && frame_type(text.as_str()) == Some("send")
+        {
+            return self.on_send(text.as_str()).await;
+        }
         let decoded = match ClientMessage::decode(text.as_str()) {
             Ok(message) => message,
             Err(DecodeError::InvalidPayload { kind, .. }) if kind == "auth" => {
@@ -349,17 +404,62 @@ impl Session {
                 }
                 self.send(ServerMessage::Pong(Pong { seq: ping.seq })).await
             }
-            ClientMessage::Send(outgoing) => {
-                let user = self.user().expect("authenticated");
-                // The body is JSON by construction (the decoder wrote it).
-                let body = serde_json::from_str(outgoing.body.as_str()).unwrap_or_default();
-                let applied = self.state.inbox.apply(user, &outgoing.id, body);
-                tracing::debug!(socket_id = self.socket_id, applied, "send frame");
-                self.send(ServerMessage::Ack(Ack { id: outgoing.id })).await
-            }
+            ClientMessage::Send(_) => self.on_send(text.as_str()).await,
             _ => {
                 self.error(error_code::UNKNOWN_TYPE, "unknown frame type")
                     .await
+            }
+        }
+    }
+
+    /// A `send` frame, parsed once with serde_json: the body stays the raw
+    /// text that arrived (never re-encoded), and is acked only if it obeys
+    /// [`crate::delivery::check_numbers`].
+    async fn on_send(&mut self, text: &str) -> Flow {
+        let frame: SendFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                return self
+                    .error(
+                        error_code::MALFORMED_FRAME,
+                        format!("malformed send frame: {}", err.classify_text()),
+                    )
+                    .await;
+            }
+        };
+        let SendPayload { id, body } = frame.payload;
+        if id.is_empty() || id.len() > MAX_ID_BYTES {
+            return self
+                .error(
+                    error_code::MALFORMED_FRAME,
+                    format!("a send id must be 1 to {MAX_ID_BYTES} bytes"),
+                )
+                .await;
+        }
+        if let Err(err) = crate::delivery::check_numbers(body.get()) {
+            return self
+                .send(ServerMessage::Nack(Nack {
+                    id,
+                    code: NackCode::MalformedBody,
+                    message: err.to_string(),
+                }))
+                .await;
+        }
+        let user = self.user().expect("authenticated");
+        let applying = self.state.inbox.apply(user, &id, body);
+        tracing::debug!(socket_id = self.socket_id, ?applying, "send frame");
+        match applying {
+            Applying::Applied | Applying::Duplicate => {
+                self.send(ServerMessage::Ack(Ack { id })).await
+            }
+            Applying::Full => {
+                self.send(ServerMessage::Nack(Nack {
+                    id,
+                    code: NackCode::RateLimited,
+                    message: "too many messages within the de-duplication window; retry later"
+                        .into(),
+                }))
+                .await
             }
         }
     }
@@ -416,6 +516,7 @@ impl Session {
         self.state.registry.register(
             self.socket_id,
             user.id,
+            claims.sid,
             &user.username,
             authenticated_at.clone(),
             self.outbox.clone(),
@@ -432,14 +533,79 @@ impl Session {
             if let Some(previous) = previous {
                 self.state.feeds.unsubscribe(previous, self.socket_id);
             }
-            // Replay goes into the outbox ahead of any live notification.
-            let replayed =
+            // The replay goes out ahead of any live notification.
+            let replay =
                 self.state
                     .feeds
                     .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox);
-            tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed, "authenticated");
+            tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed = replay.len(), "authenticated");
+            self.replay = replay.into();
         }
         flow
+    }
+}
+
+/// The next live message (a function so that `select!` can disable it).
+async fn next_live(inbox: &mut OutboxReceiver) -> Option<Outbound> {
+    inbox.recv().await
+}
+
+/// The `type` of a frame, if it is a JSON object with a string `type`
+/// (other fields are skipped unparsed).
+fn frame_type(text: &str) -> Option<&str> {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    match serde_json::from_str::<Kind<'_>>(text).ok()?.kind {
+        std::borrow::Cow::Borrowed(kind) => Some(kind),
+        std::borrow::Cow::Owned(_) => None,
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SendFrame {
+    payload: SendPayload,
+}
+
+#[derive(serde::Deserialize)]
+struct SendPayload {
+    id: String,
+    body: Box<serde_json::value::RawValue>,
+}
+
+/// A serde_json error without the offending text (which could be a secret).
+trait ClassifyText {
+    fn classify_text(&self) -> &'static str;
+}
+
+impl ClassifyText for serde_json::Error {
+    fn classify_text(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not valid JSON",
+            serde_json::error::Category::Data => "`payload` must hold a string `id` and a `body`",
+            serde_json::error::Category::Eof => "truncated JSON",
+        }
+    }
+}
+
+/// What a failed read means: a message or frame over
+/// [`LIBRARY_MAX_MESSAGE`] gets a 1009 close; anything else means the peer
+/// is gone (or broke the protocol, and cannot be answered).
+fn read_failure(err: axum::Error) -> Flow {
+    let too_big = err
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)));
+    if too_big {
+        Flow::Close(
+            close_code::TOO_BIG,
+            format!("message over {LIBRARY_MAX_MESSAGE} bytes"),
+        )
+    } else {
+        Flow::Gone
     }
 }
 

@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod library;
+mod slow_consumer;
 mod support;
 
 use futures::StreamExt;

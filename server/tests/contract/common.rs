@@ -6,7 +6,7 @@ use std::time::Duration;
 use tether_protocol::{
     Auth, AuthErrorCode, ClientMessage, Ping, Secret, ServerMessage, TokenResponse,
 };
-use tether_server::{AppState, Config, app};
+use tether_server::{AppState, Config};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -30,11 +30,25 @@ pub async fn start(mut config: Config) -> Server {
     let state = AppState::new(config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let served = state.clone();
+    tokio::spawn(async move {
+        tether_server::serve(listener, served, std::future::pending())
+            .await
+            .unwrap()
+    });
+    // As a browser on the app's own page: the cookie rule's header (tests of
+    // that rule use a client without it).
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "sec-fetch-site",
+        reqwest::header::HeaderValue::from_static("same-origin"),
+    );
     Server {
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
         state,
     }
 }
@@ -91,6 +105,7 @@ impl Server {
         self.http
             .post(self.url("/api/auth/refresh"))
             .header("cookie", cookie)
+            .json(&serde_json::json!({}))
             .send()
             .await
             .unwrap()

@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod hardening;
 mod http;
 mod socket_auth;
 mod socket_frames;

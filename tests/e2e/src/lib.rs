@@ -253,7 +253,7 @@ impl Server {
             .unwrap_or_default();
         let request = format!(
             "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-             {auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             Sec-Fetch-Site: same-origin\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let exchange = async {
