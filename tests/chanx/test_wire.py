@@ -205,6 +205,23 @@ def test_a_bad_token_in_the_cookie_gets_close_4401() -> None:
     run(test)
 
 
+def test_the_header_beats_the_query_and_the_query_beats_the_cookie() -> None:
+    async def test() -> None:
+        user = new_user()
+        good, bad = user["token"], "0" * 40
+        # A bad query token fails even with a good cookie.
+        cookie = {"Cookie": f"token={good}"}
+        async with socket(f"?token={bad}", additional_headers=cookie) as ws:
+            assert (await recv_json(ws))["payload"]["status_code"] == 401
+            assert await closed_with(ws) == 4401
+        # A good header wins over a bad query token.
+        header = {"Authorization": f"Token {good}"}
+        async with socket(f"?token={bad}", additional_headers=header) as ws:
+            assert await recv_json(ws) == AUTH_OK
+
+    run(test)
+
+
 def test_a_forbidden_user_gets_403_then_close_4403() -> None:
     async def test() -> None:
         user = new_user(forbidden=True)
