@@ -52,20 +52,26 @@ mod browser;
 mod events;
 mod manager;
 mod options;
+mod token;
 
 #[cfg(feature = "app")]
 pub mod app;
 
+pub use browser::{UrlError, resolve_socket_url};
 pub use events::{Event, EventKind, EventStream, Subscription};
 pub use manager::{
     ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
 };
-pub use options::{AuthFactory, Backoff, ConnectionOptions, Keepalive, Navigate};
+pub use options::{AuthFactory, Backoff, Config, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
     AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
     Detail, MessageId, SendError, Snapshot, StopReason,
 };
-pub use tether_protocol::{AuthErrorCode, Notification, RawJson, Secret};
+pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
+pub use token::{
+    DEFAULT_STORAGE_KEY, FreshToken, RefreshError, RefreshFailure, RefreshFn, TokenRefresh,
+    TokenStorage,
+};
 
 /// The sans-IO connection machine, for tests and custom drivers.
 pub use tether_core as machine;
@@ -91,7 +97,7 @@ pub fn ConnectionProvider(
 pub mod prelude {
     pub use crate::{
         ConnectionManager, ConnectionOptions, ConnectionProvider, ConnectionState, Event,
-        EventKind, MessageId, RawJson, SendError, provide_connection_manager, use_connection_event,
-        use_connection_manager,
+        EventKind, MessageId, RawJson, SendError, TokenStorage, provide_connection_manager,
+        use_connection_event, use_connection_manager,
     };
 }

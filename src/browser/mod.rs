@@ -10,16 +10,23 @@
 
 mod refresh;
 mod socket;
-pub mod storage;
+mod storage;
+mod url;
+
+pub use url::{UrlError, resolve_socket_url};
 
 use crate::events::{EventKind, Subscribers};
+use crate::token::{TokenRefresh, TokenStorage};
+use futures::future::LocalBoxFuture;
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
 use socket::{Socket, SocketEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use tether_core::{Connection, Effect, Event, Input, MessageId, Millis, SendError, Snapshot};
+use tether_core::{
+    Connection, Detail, Effect, Event, Input, MessageId, Millis, SendError, Snapshot, StopReason,
+};
 use tether_protocol::Secret;
 use wasm_bindgen::JsValue;
 
@@ -31,9 +38,10 @@ pub(crate) fn now() -> Millis {
 
 /// What the driver needs beyond the core's configuration.
 pub(crate) struct Settings {
-    pub storage_key: String,
-    pub refresh_url: Option<String>,
+    pub storage: TokenStorage,
+    pub refresh: TokenRefresh,
     pub navigate: Option<crate::options::Navigate>,
+    pub protocols: Vec<String>,
 }
 
 #[derive(Default)]
@@ -48,14 +56,24 @@ struct Io {
     listeners: Vec<EventListener>,
 }
 
+/// Where the driver's loop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Waiting for the next browser event.
+    Idle,
+    /// Inside [`Driver::pump`]: a re-entrant call only queues its input.
+    Pumping,
+    /// [`Driver::destroy`] ran: every call is ignored.
+    Destroyed,
+}
+
 pub(crate) struct Driver {
     this: Weak<Driver>,
     machine: RefCell<Connection>,
     settings: Settings,
     io: RefCell<Io>,
     inputs: RefCell<Vec<Input>>,
-    busy: Cell<bool>,
-    destroyed: Cell<bool>,
+    run: Cell<Run>,
     /// The token the core was last given, to notice a newer one in storage.
     token: RefCell<Option<Secret>>,
     pub(crate) subscribers: Subscribers,
@@ -79,17 +97,16 @@ impl Driver {
             settings,
             io: RefCell::default(),
             inputs: RefCell::default(),
-            busy: Cell::new(false),
-            destroyed: Cell::new(false),
+            run: Cell::new(Run::Idle),
             token: RefCell::new(None),
             subscribers: Subscribers::default(),
             state: ArcRwSignal::new(snapshot),
         })
     }
 
-    /// Installs the window and document listeners and hands the stored token
-    /// to the core.
-    pub(crate) fn start(&self) {
+    /// Installs the window and document listeners. (They change nothing the
+    /// page renders until the stored token is loaded.)
+    pub(crate) fn listen(&self) {
         let Some(window) = web_sys::window() else {
             return;
         };
@@ -109,13 +126,10 @@ impl Driver {
             listen(&window, "offline", |d, _| d.dispatch(Input::Offline)),
             listen(&window, "pageshow", |d, _| d.dispatch(Input::Visible)),
             listen(&window, "pagehide", |d, _| d.dispatch(Input::Hidden)),
-            // Another tab signed in again: use its token from now on.
+            // Another tab signed in or out: follow it at once.
             listen(&window, "storage", |d, e| {
-                if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e)
-                    && e.key().as_deref() == Some(d.settings.storage_key.as_str())
-                    && let Some(token) = e.new_value().filter(|t| !t.is_empty())
-                {
-                    d.set_stored_token(Secret::new(token));
+                if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e) {
+                    d.on_storage(e);
                 }
             }),
         ];
@@ -132,12 +146,42 @@ impl Driver {
             }));
         }
         self.io.borrow_mut().listeners = listeners;
-        self.reload_token();
+    }
+
+    /// Another tab changed the stored token: a new token is used at once
+    /// (and reconnects a session that had ended); a removed one signs this
+    /// tab out too.
+    fn on_storage(&self, event: &web_sys::StorageEvent) {
+        match storage::change(&self.settings.storage, event) {
+            Some(storage::Change::Token(token)) => {
+                if self.token.borrow().as_ref() == Some(&token) {
+                    return;
+                }
+                self.set_stored_token(token);
+                let ended = matches!(
+                    self.machine.borrow().snapshot().detail,
+                    Detail::Stopped(StopReason::SignedOut | StopReason::AuthFailed(_))
+                );
+                if ended {
+                    self.dispatch(Input::Connect);
+                }
+            }
+            Some(storage::Change::Removed) if self.machine.borrow().snapshot().signed_in => {
+                self.dispatch(Input::SignOut);
+            }
+            Some(storage::Change::Removed) | None => {}
+        }
+    }
+
+    /// The token the core holds (as last given or stored), else the stored one.
+    pub(crate) fn token(&self) -> Option<Secret> {
+        let held = self.token.borrow().clone();
+        held.or_else(|| storage::load_token(&self.settings.storage))
     }
 
     /// Gives the core the stored token if it is not the one it already has.
-    fn reload_token(&self) {
-        if let Some(stored) = storage::load_token(&self.settings.storage_key)
+    pub(crate) fn reload_token(&self) {
+        if let Some(stored) = storage::load_token(&self.settings.storage)
             && self.token.borrow().as_ref() != Some(&stored)
         {
             self.set_stored_token(stored);
@@ -163,7 +207,7 @@ impl Driver {
     }
 
     pub(crate) fn send(&self, body: tether_protocol::RawJson) -> Result<MessageId, SendError> {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return Err(SendError::Destroyed);
         }
         let result = self.machine.borrow_mut().send(now(), body);
@@ -176,23 +220,19 @@ impl Driver {
         self.state.clone()
     }
 
-    pub(crate) fn storage_key(&self) -> &str {
-        &self.settings.storage_key
-    }
-
     pub(crate) fn is_destroyed(&self) -> bool {
-        self.destroyed.get()
+        self.run.get() == Run::Destroyed
     }
 
     /// Tells the core (which closes the socket and reports every pending
     /// message as failed), then cancels the timer and removes every listener
     /// and subscriber. Nothing fires afterwards; inputs are ignored.
     pub(crate) fn destroy(&self) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         self.dispatch(Input::Destroy);
-        self.destroyed.set(true);
+        self.run.set(Run::Destroyed);
         let io = std::mem::take(&mut *self.io.borrow_mut());
         drop(io); // Socket::drop removes its handlers and closes it.
         self.inputs.borrow_mut().clear();
@@ -201,7 +241,7 @@ impl Driver {
 
     /// Feeds one input to the core and executes what it asks for.
     pub(crate) fn dispatch(&self, input: Input) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         self.inputs.borrow_mut().push(input);
@@ -209,12 +249,14 @@ impl Driver {
     }
 
     fn pump(&self) {
-        if self.busy.replace(true) {
-            return; // the outer loop will get to it, in order
+        match self.run.get() {
+            Run::Idle => self.run.set(Run::Pumping),
+            // The outer loop will get to it, in order.
+            Run::Pumping | Run::Destroyed => return,
         }
         // The machine is borrowed only for each step, so that an effect's
         // callback can call back into the driver.
-        while !self.destroyed.get() {
+        while !self.is_destroyed() {
             let effect = self.machine.borrow_mut().poll_effect();
             if let Some(effect) = effect {
                 self.execute(effect);
@@ -227,12 +269,15 @@ impl Driver {
             let Some(input) = input else { break };
             self.machine.borrow_mut().handle(now(), input);
         }
-        self.busy.set(false);
-        // The one timer is derived from the machine's deadline rather than
-        // from `SetTimer` effects: a browser timer can fire a millisecond
-        // before the deadline as `Date.now()` sees it (Firefox jitters it),
-        // and the machine, its deadline unchanged, would ask for nothing.
-        if !self.destroyed.get() {
+        if self.run.get() == Run::Pumping {
+            self.run.set(Run::Idle);
+        }
+        // The one timer follows the machine's deadline, re-read after every
+        // call (like quinn's `poll_timeout`). That also covers a browser
+        // timer that fires a millisecond before the deadline as `Date.now()`
+        // sees it (Firefox jitters it): the deadline is unchanged, so the
+        // timer is armed again.
+        if !self.is_destroyed() {
             let deadline = self.machine.borrow().deadline();
             let armed = self.io.borrow().timer.as_ref().and_then(|(at, _)| *at);
             if deadline != armed {
@@ -263,7 +308,7 @@ impl Driver {
 
     /// Publishes the core's public state, if it changed.
     fn publish(&self) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         let snapshot = self.machine.borrow().snapshot();
@@ -276,7 +321,7 @@ impl Driver {
     }
 
     fn execute(&self, effect: Effect) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         match effect {
@@ -288,7 +333,8 @@ impl Driver {
                     io.socket_generation
                 };
                 let this = self.this.clone();
-                let socket = Socket::open(url.expose(), move |event| {
+                let protocols = &self.settings.protocols;
+                let socket = Socket::open(url.expose(), protocols, move |event| {
                     if let Some(driver) = this.upgrade() {
                         driver.on_socket(generation, event);
                     }
@@ -305,30 +351,44 @@ impl Driver {
                     socket.close(code, &reason);
                 }
             }
-            // The timer follows `machine.deadline()` after every pump (see
-            // `pump`), which also covers a timer that fired early.
-            Effect::SetTimer(_) => {}
             Effect::RefreshToken => {
+                let refresh: LocalBoxFuture<'static, _> = match &self.settings.refresh {
+                    TokenRefresh::Url(url) => {
+                        let url = url.clone();
+                        Box::pin(async move { refresh::refresh(&url).await })
+                    }
+                    TokenRefresh::Custom(refresh) => refresh(),
+                    TokenRefresh::Off => {
+                        self.inputs.borrow_mut().push(Input::RefreshFailed {
+                            failure: tether_core::RefreshFailure::Transient,
+                            message: "token refresh is off".into(),
+                        });
+                        return;
+                    }
+                };
                 let this = self.this.clone();
-                match self.settings.refresh_url.clone() {
-                    Some(url) => wasm_bindgen_futures::spawn_local(async move {
-                        let input = refresh::refresh(&url).await;
-                        if let Some(driver) = this.upgrade() {
-                            driver.dispatch(input);
-                        }
-                    }),
-                    None => self.inputs.borrow_mut().push(Input::RefreshFailed {
-                        unauthorized: false,
-                        message: "token refresh is not configured".into(),
-                    }),
-                }
+                wasm_bindgen_futures::spawn_local(async move {
+                    let input = match refresh.await {
+                        Ok(fresh) => Input::TokenRefreshed {
+                            token: fresh.token,
+                            expires_in: fresh.expires_in,
+                        },
+                        Err(error) => Input::RefreshFailed {
+                            failure: error.failure,
+                            message: error.message,
+                        },
+                    };
+                    if let Some(driver) = this.upgrade() {
+                        driver.dispatch(input);
+                    }
+                });
             }
             Effect::StoreToken(token) => {
-                storage::store_token(&self.settings.storage_key, &token);
+                storage::store_token(&self.settings.storage, &token);
                 *self.token.borrow_mut() = Some(token);
             }
             Effect::ClearToken => {
-                storage::clear_token(&self.settings.storage_key);
+                storage::clear_token(&self.settings.storage);
                 *self.token.borrow_mut() = None;
             }
             Effect::Navigate(route) => match &self.settings.navigate {
@@ -336,6 +396,8 @@ impl Driver {
                 None => default_navigate(&route),
             },
             Effect::Emit(event) => self.emit(&event),
+            // A newer core's effect this driver does not know: nothing to do.
+            _ => {}
         }
     }
 

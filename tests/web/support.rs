@@ -113,7 +113,7 @@ pub fn options(storage_key: &str, navigations: &Rc<RefCell<Vec<String>>>) -> Con
     let seen = navigations.clone();
     ConnectionOptions::default()
         .url(ws_url())
-        .refresh_url(Some(format!("{SERVER}/api/auth/refresh")))
+        .refresh_url(format!("{SERVER}/api/auth/refresh"))
         .storage_key(storage_key)
         .navigate(move |route| seen.borrow_mut().push(route.to_owned()))
 }
@@ -185,7 +185,7 @@ impl Fixture {
             matches!(e, Event::Connected { .. })
         })
         .await;
-        assert_eq!(self.snapshot().state, ConnectionState::Connected);
+        assert_eq!(self.snapshot().state(), ConnectionState::Connected);
     }
 }
 

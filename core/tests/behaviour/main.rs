@@ -9,6 +9,8 @@ mod handlers;
 mod hygiene;
 mod keepalive;
 mod lifecycle;
+mod nack;
 mod outbox;
 mod reconnect;
 mod refresh;
+mod sign_out;
