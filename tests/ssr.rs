@@ -47,7 +47,9 @@ fn every_handle_method_works_without_a_browser() {
             "a clear error"
         );
         assert_eq!(conn.pending().get_untracked(), 0, "nothing queued");
-        let _one = conn.on(EventKind::Notification, |_| panic!("no events on the server"));
+        let _one = conn.on(EventKind::Notification, |_| {
+            panic!("no events on the server")
+        });
         let _all = conn.on_any(|_| panic!("no events on the server"));
         let mut events = conn.events();
         assert!(futures::executor::block_on(events.next()).is_none());
