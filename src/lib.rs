@@ -36,6 +36,7 @@
 //!     view! {
 //!         <p>{move || conn.state().get().to_string()}</p>
 //!         <button on:click=move |_| { let _ = conn.send(&serde_json::json!({"hi": 1})); }>"Send"</button>
+//!         <button on:click=move |_| conn.sign_out()>"Sign out"</button>
 //!     }
 //! }
 //!
@@ -45,7 +46,17 @@
 //! ```
 //!
 //! Depend on it with `default-features = false` to leave out the demo SPA
-//! (the `app` feature).
+//! (the `app` feature), and turn on leptos's `csr` (or `hydrate` and `ssr`)
+//! in your app: the library chooses none of them.
+//!
+//! ## Server-side rendering
+//!
+//! Built for the server (or any target without a browser window), every
+//! handle method works and does nothing: the state stays INITIAL and
+//! [`ConnectionManager::send`] returns [`SendError::NotInBrowser`]. In the
+//! browser the stored token is read and the connection starts in an effect,
+//! after the first render (after hydration), so the hydrated page matches
+//! the server's HTML. See `examples/ssr` in the repository.
 #![deny(missing_docs)]
 
 mod browser;
