@@ -82,6 +82,9 @@ struct Fixture {
 
 impl Fixture {
     fn start(token: &Secret, keepalive: Keepalive) -> Self {
+        // Providers start (stored token, connect) in an effect; the tests
+        // run without `mount`, which would set up leptos's executor.
+        let _ = any_spawner::Executor::init_wasm_bindgen();
         let storage_key = format!("tether.chanx.{}", (js_sys::Math::random() * 1e12) as u64);
         let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
         storage.set_item(&storage_key, token.expose()).unwrap();
