@@ -33,6 +33,8 @@ pub enum EventKind {
     SendFailed,
     /// [`Event::Pong`]
     Pong,
+    /// [`Event::Message`]: the app's own message.
+    Message,
     /// [`Event::Error`]
     Error,
     /// An event added to the core after this version.
@@ -55,6 +57,7 @@ impl EventKind {
             Event::Ack { .. } => Self::Ack,
             Event::SendFailed { .. } => Self::SendFailed,
             Event::Pong { .. } => Self::Pong,
+            Event::Message { .. } => Self::Message,
             Event::Error(_) => Self::Error,
             #[allow(unreachable_patterns)]
             _ => Self::Other,

@@ -75,8 +75,8 @@ pub use manager::{
 };
 pub use options::{AuthFactory, Backoff, Config, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
-    AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
-    Detail, MessageId, SendError, Snapshot, StopReason,
+    Adapter, AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState,
+    ContractAuth, Delivery, Detail, Incoming, MessageId, SendError, Snapshot, StopReason,
 };
 pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
 pub use token::{

@@ -4,13 +4,13 @@ use crate::token::{FreshToken, RefreshError, TokenRefresh, TokenStorage};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
-pub use tether_core::{AuthHandler, Backoff, Config, Keepalive};
+pub use tether_core::{Adapter, AuthHandler, Backoff, Config, Keepalive};
 
 /// A navigation callback: called with the route to go to.
 pub type Navigate = Rc<dyn Fn(&str)>;
 
-/// Makes the [`AuthHandler`] of a new connection.
-pub type AuthFactory = Rc<dyn Fn() -> Box<dyn AuthHandler>>;
+/// Makes the [`Adapter`] of a new connection.
+pub type AuthFactory = Rc<dyn Fn() -> Box<dyn Adapter>>;
 
 /// Options of [`provide_connection_manager`](crate::provide_connection_manager).
 ///
@@ -31,9 +31,10 @@ pub type AuthFactory = Rc<dyn Fn() -> Box<dyn AuthHandler>>;
 /// assert_eq!(options.config.login_route, "/login");
 /// assert_eq!(options.storage, TokenStorage::Local("my-app.token".into()));
 ///
-/// // A server that speaks the Chanx handshake instead of the contract's:
-/// let chanx = ConnectionOptions::default().auth_handler(tether::ChanxAuth { cookie: false });
+/// // A Chanx server instead of the contract's (refresh goes off with it):
+/// let chanx = ConnectionOptions::default().adapter(tether::ChanxAuth::query());
 /// assert!(format!("{chanx:?}").contains("ChanxAuth"));
+/// assert!(matches!(chanx.refresh, tether::TokenRefresh::Off));
 /// ```
 #[derive(Clone)]
 #[non_exhaustive]
@@ -63,11 +64,11 @@ pub struct ConnectionOptions {
     /// WebSocket subprotocols offered in the handshake
     /// (`Sec-WebSocket-Protocol`). Defaults to none.
     pub protocols: Vec<String>,
-    /// The wire side of the authentication handshake; set it with
-    /// [`auth_handler`](Self::auth_handler). Defaults to
-    /// [`ContractAuth`](tether_core::ContractAuth), the `auth` frame of
-    /// `shared/PROTOCOL.md`; [`ChanxAuth`](tether_core::ChanxAuth) speaks
-    /// the Chanx server-initiated handshake.
+    /// The wire protocol (handshake, keepalive, message envelope, acks,
+    /// incoming frames, final closes); set it with
+    /// [`adapter`](Self::adapter). Defaults to
+    /// [`ContractAuth`](tether_core::ContractAuth), `shared/PROTOCOL.md`;
+    /// [`ChanxAuth`](tether_core::ChanxAuth) speaks Chanx.
     pub auth: AuthFactory,
 }
 
@@ -218,11 +219,22 @@ impl ConnectionOptions {
         self
     }
 
-    /// Uses `handler` for the authentication handshake, e.g.
-    /// `ChanxAuth { cookie: false }` for a Chanx server.
-    pub fn auth_handler<H: AuthHandler + Clone + 'static>(mut self, handler: H) -> Self {
-        self.auth = Rc::new(move || Box::new(handler.clone()));
+    /// Speaks `adapter`'s protocol, e.g. `ChanxAuth::query()` for a Chanx
+    /// server. When the adapter says refresh makes no sense
+    /// ([`Adapter::refresh`], false for Chanx) this also turns
+    /// [`refresh`](Self::refresh) off; call a `refresh_*` setter afterwards
+    /// to turn it back on.
+    pub fn adapter<A: Adapter + Clone + 'static>(mut self, adapter: A) -> Self {
+        if !adapter.refresh() {
+            self.refresh = TokenRefresh::Off;
+        }
+        self.auth = Rc::new(move || Box::new(adapter.clone()));
         self
+    }
+
+    /// The former name of [`adapter`](Self::adapter).
+    pub fn auth_handler<A: Adapter + Clone + 'static>(self, adapter: A) -> Self {
+        self.adapter(adapter)
     }
 
     /// Sets [`navigate`](Self::navigate), e.g. to leptos_router's

@@ -213,6 +213,15 @@ pub enum Event {
         /// Why.
         error: SendError,
     },
+    /// The application's own message: a frame type the protocol does not
+    /// define (contract section 9: a dotted `type`; Chanx: any `action`
+    /// but its own). Decode `payload` into the app's type.
+    Message {
+        /// Its type name (`type` in the contract, `action` in Chanx).
+        kind: String,
+        /// Its payload as JSON (`null` when it has none).
+        payload: tether_protocol::RawJson,
+    },
     /// A pong arrived.
     Pong {
         /// The round trip of its ping.

@@ -56,7 +56,7 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod auth;
+pub mod adapter;
 mod backoff;
 mod config;
 mod error;
@@ -68,14 +68,16 @@ mod rng;
 mod state;
 mod url;
 
-pub use auth::{AuthHandler, AuthOutcome, ChanxAuth, ContractAuth};
+/// The former name of [`Adapter`], when only the handshake was pluggable.
+pub use adapter::Adapter as AuthHandler;
+pub use adapter::{Adapter, AuthOutcome, ChanxAuth, ContractAuth, Delivery, Incoming};
 pub use config::{Backoff, Config, Keepalive};
 pub use error::{ConnectionError, SendError};
 pub use io::{Effect, Event, Input, RefreshFailure};
 pub use machine::{CLOSE_TIMEOUT, Connection};
 pub use outbox::MessageId;
 pub use state::{CloseInfo, ConnectionState, Detail, Snapshot, StopReason};
-pub use tether_protocol::{AuthErrorCode, NackCode, Notification, Secret};
+pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
 pub use url::SocketUrl;
 
 /// A point in time on the caller's clock, in milliseconds (the browser

@@ -1,6 +1,6 @@
 //! The connection machine: [`Connection`].
 
-use crate::auth::{AuthHandler, AuthOutcome, ContractAuth};
+use crate::adapter::{Adapter, AuthOutcome, ContractAuth, Delivery, Incoming};
 use crate::config::ms;
 use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
@@ -9,10 +9,7 @@ use crate::{
     Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason,
 };
 use std::time::Duration;
-use tether_protocol::{
-    AuthErrorCode, ClientMessage, Nack, NackCode, Outgoing, Ping, RawJson, Secret, ServerMessage,
-    close_code,
-};
+use tether_protocol::{AuthErrorCode, Nack, NackCode, RawJson, Secret, ServerMessage, close_code};
 
 /// Close code the machine uses when it abandons a socket after a timeout
 /// (browsers only allow 1000 and 3000–4999 in `close()`).
@@ -137,19 +134,24 @@ pub struct Connection {
     rtt: Option<Duration>,
     last_close: Option<CloseInfo>,
     last_error: Option<ConnectionError>,
-    /// The wire side of the handshake.
-    auth: Box<dyn AuthHandler>,
+    /// The wire side of the protocol.
+    auth: Box<dyn Adapter>,
 }
 
 impl Connection {
     /// A machine in state `INITIAL`, with no effects queued, speaking the
-    /// contract's handshake ([`ContractAuth`]).
+    /// contract's protocol ([`ContractAuth`]).
     pub fn new(config: Config) -> Self {
-        Self::with_auth(config, Box::new(ContractAuth))
+        Self::with_adapter(config, Box::new(ContractAuth))
     }
 
-    /// A machine whose handshake is `auth`'s (see [`crate::auth`]).
-    pub fn with_auth(config: Config, auth: Box<dyn AuthHandler>) -> Self {
+    /// A machine that speaks `adapter`'s protocol (see [`crate::adapter`]).
+    pub fn with_adapter(config: Config, adapter: Box<dyn Adapter>) -> Self {
+        Self::with_auth(config, adapter)
+    }
+
+    /// The former name of [`with_adapter`](Self::with_adapter).
+    pub fn with_auth(config: Config, auth: Box<dyn Adapter>) -> Self {
         Self {
             auth,
             rng: SplitMix64::new(config.seed),
@@ -252,11 +254,7 @@ impl Connection {
             return Err(SendError::QueueFull { capacity });
         }
         let id = MessageId::new(self.rng.uuid_v4());
-        let frame = ClientMessage::Send(Outgoing {
-            id: id.as_str().to_owned(),
-            body,
-        })
-        .encode();
+        let frame = self.auth.message_frame(&id, &body);
         let limit = self.send_limit();
         if frame.len() > limit {
             return Err(SendError::TooLarge {
@@ -265,6 +263,10 @@ impl Connection {
             });
         }
         if matches!(self.phase, Phase::Online { .. }) {
+            if self.auth.delivery() == Delivery::FireAndForget {
+                self.effects.push(Effect::SendFrame(frame));
+                return Ok(id);
+            }
             self.effects.push(Effect::SendFrame(frame.clone()));
         }
         self.outbox.push(id.clone(), frame, self.now);
@@ -459,18 +461,13 @@ impl Connection {
 
     fn socket_lost(&mut self, attempt: u32, code: u16, reason: String) {
         self.record_close(code, reason.clone());
-        if close_code::is_final(code) {
-            let code_name = match code {
-                close_code::UNAUTHORIZED => "unauthorized",
-                close_code::FORBIDDEN => "forbidden",
-                _ => "policy_violation",
-            };
+        if let Some(auth_code) = self.auth.final_close(code) {
             let message = if reason.is_empty() {
                 format!("the server closed the socket with {code}")
             } else {
                 reason
             };
-            self.fail_auth(AuthErrorCode::Other(code_name.into()), message);
+            self.fail_auth(auth_code, message);
         } else {
             if code == close_code::TOO_BIG {
                 self.error(ConnectionError::MessageTooBig);
@@ -560,11 +557,29 @@ impl Connection {
             };
         }
         let limit = self.send_limit().saturating_mul(2);
-        let message = match ServerMessage::decode_with_limit(text, limit) {
-            Ok(message) => message,
-            Err(err) => return self.error(ConnectionError::Decode(err)),
-        };
         let online = matches!(self.phase, Phase::Online { .. });
+        let message = match self.auth.decode(text, limit) {
+            Incoming::Contract(message) => message,
+            Incoming::Malformed(err) => return self.error(ConnectionError::Decode(err)),
+            Incoming::Error { code, message } => {
+                return self.error(ConnectionError::Server { code, message });
+            }
+            Incoming::Ignore => return,
+            Incoming::Message { kind, .. } if !online => {
+                return self.error(ConnectionError::NotAuthenticated { kind });
+            }
+            Incoming::Message { kind, payload } => {
+                return self.emit(Event::Message { kind, payload });
+            }
+            Incoming::Pong { seq } => return self.on_pong(seq),
+            Incoming::Reply(frame) => {
+                if online {
+                    self.effects.push(Effect::SendFrame(frame));
+                    self.on_pong(None);
+                }
+                return;
+            }
+        };
         match message {
             // An answer nobody asked for (no `auth` pending): ignored.
             ServerMessage::AuthSuccess(_) if online => {}
@@ -576,7 +591,7 @@ impl Connection {
                 let kind = other_kind(&other);
                 self.error(ConnectionError::NotAuthenticated { kind });
             }
-            ServerMessage::Pong(pong) => self.on_pong(pong.seq),
+            ServerMessage::Pong(pong) => self.on_pong(Some(pong.seq)),
             ServerMessage::Notification(n) => {
                 if self.last_seq.is_none_or(|last| n.seq > last) {
                     self.last_seq = Some(n.seq);
@@ -646,6 +661,10 @@ impl Connection {
             let frames: Vec<String> = self.outbox.frames().map(str::to_owned).collect();
             self.effects
                 .extend(frames.into_iter().map(Effect::SendFrame));
+            if self.auth.delivery() == Delivery::FireAndForget {
+                // Sent once: nothing will ack them.
+                self.outbox.take_all();
+            }
         }
         // A newer token arrived while this auth was in flight: use it.
         if self.auths_in_flight.is_empty() && answered_gen.is_some_and(|g| g != self.token_gen) {
@@ -675,14 +694,15 @@ impl Connection {
         }
     }
 
-    fn on_pong(&mut self, seq: u64) {
+    /// A pong for ping `seq` (`None`: for whichever ping is outstanding).
+    fn on_pong(&mut self, seq: Option<u64>) {
         let Phase::Online {
             next_ping_at, ping, ..
         } = &mut self.phase
         else {
             return;
         };
-        let Some(out) = ping.filter(|out| out.seq == seq) else {
+        let Some(out) = ping.filter(|out| seq.is_none_or(|seq| out.seq == seq)) else {
             return; // stale or unsolicited
         };
         *ping = None;
@@ -704,11 +724,12 @@ impl Connection {
             Phase::Online {
                 ping: Some(out), ..
             } => Some((out.deadline, Due::PongTimeout)),
+            // `MAX`: the adapter sends no pings.
             Phase::Online {
                 next_ping_at,
                 ping: None,
                 ..
-            } => Some((*next_ping_at, Due::Ping)),
+            } => (*next_ping_at != Millis::MAX).then_some((*next_ping_at, Due::Ping)),
             Phase::Waiting { at, .. } => Some((*at, Due::Retry)),
             Phase::Disconnecting { deadline } => Some((*deadline, Due::CloseTimeout)),
             Phase::Initial | Phase::Refreshing { .. } | Phase::Stopped(_) => None,
@@ -938,14 +959,22 @@ impl Connection {
         self.ping_seq += 1;
         let seq = self.ping_seq;
         let now = self.now;
-        if let Phase::Online { ping, .. } = &mut self.phase {
+        let frame = self.auth.ping_frame(seq);
+        if let Phase::Online {
+            ping, next_ping_at, ..
+        } = &mut self.phase
+        {
+            let Some(frame) = frame else {
+                // No client keepalive.
+                *next_ping_at = Millis::MAX;
+                return;
+            };
             *ping = Some(PingOut {
                 seq,
                 sent_at: now,
                 deadline: now.saturating_add(ms(timeout)),
                 timeout,
             });
-            let frame = ClientMessage::Ping(Ping { seq }).encode();
             self.effects.push(Effect::SendFrame(frame));
         }
     }

@@ -86,10 +86,10 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(
         config: tether_core::Config,
-        auth: Box<dyn tether_core::AuthHandler>,
+        adapter: Box<dyn tether_core::Adapter>,
         settings: Settings,
     ) -> Rc<Self> {
-        let machine = Connection::with_auth(config, auth);
+        let machine = Connection::with_adapter(config, adapter);
         let snapshot = machine.snapshot();
         Rc::new_cyclic(|this| Driver {
             this: this.clone(),

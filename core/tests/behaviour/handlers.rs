@@ -14,8 +14,7 @@ fn chanx(cookie: bool) -> Harness {
     }
 }
 
-const CHANX_OK: &str =
-    r#"{"action":"authentication","payload":{"status_code":200,"user_id":"u1"}}"#;
+const CHANX_OK: &str = r#"{"action":"authentication","payload":{"status_code":200,"data":{"detail":"OK","user_id":"u1"}}}"#;
 
 #[test]
 fn chanx_waits_for_the_server_to_speak_first() {

@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adapter;
 mod auth;
 mod bad_input;
 mod handlers;

@@ -1,0 +1,1 @@
+"""A small Chanx (Django Channels + DRF) app that tether's Chanx adapter is tested against."""
