@@ -6,3 +6,4 @@ mod common;
 mod http;
 mod socket_auth;
 mod socket_frames;
+mod untested;
