@@ -10,5 +10,6 @@ mod hygiene;
 mod keepalive;
 mod lifecycle;
 mod outbox;
+mod pinned;
 mod reconnect;
 mod refresh;
