@@ -23,6 +23,8 @@ pub enum EventKind {
     ReconnectScheduled,
     /// [`Event::ReconnectFailed`]
     ReconnectFailed,
+    /// [`Event::SignedOut`]
+    SignedOut,
     /// [`Event::Notification`]
     Notification,
     /// [`Event::Ack`]
@@ -48,6 +50,7 @@ impl EventKind {
             Event::Disconnected { .. } => Self::Disconnected,
             Event::ReconnectScheduled { .. } => Self::ReconnectScheduled,
             Event::ReconnectFailed { .. } => Self::ReconnectFailed,
+            Event::SignedOut => Self::SignedOut,
             Event::Notification(_) => Self::Notification,
             Event::Ack { .. } => Self::Ack,
             Event::SendFailed { .. } => Self::SendFailed,

@@ -162,17 +162,17 @@ macro_rules! derived {
 
 derived! {
     /// One of the five states: INITIAL, CONNECTING, CONNECTED, DISCONNECTING, DISCONNECTED.
-    state -> ConnectionState = |s| s.state;
+    state -> ConnectionState = |s| s.state();
     /// What the state is doing right now (authenticating, waiting to retry, why it stopped…).
     detail -> Detail = |s| s.detail.clone();
     /// Open and authenticated.
-    is_connected -> bool = |s| s.state == ConnectionState::Connected;
+    is_connected -> bool = |s| s.state() == ConnectionState::Connected;
     /// The socket is open and the `auth` reply is pending.
-    authenticating -> bool = |s| s.authenticating;
+    authenticating -> bool = |s| s.authenticating();
     /// The current reconnect attempt; 0 when connected.
-    attempt -> u32 = |s| s.attempt;
+    attempt -> u32 = |s| s.attempt();
     /// When the next reconnect attempt happens, in ms since the Unix epoch.
-    next_retry_at -> Option<u64> = |s| s.next_retry_at;
+    next_retry_at -> Option<u64> = |s| s.next_retry_at();
     /// The last close code and reason.
     last_close -> Option<CloseInfo> = |s| s.last_close.clone();
     /// The last error (bad frame, server error, refused message…).

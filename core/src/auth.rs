@@ -35,6 +35,9 @@ pub enum AuthOutcome {
         user_id: String,
         /// Remaining token lifetime, if known.
         lifetime: Option<Duration>,
+        /// The largest frame the server takes, in bytes, if it said
+        /// (`max_frame`); the machine then refuses larger messages itself.
+        max_frame: Option<u64>,
     },
     /// Refused: a final authentication failure (token cleared, login route).
     Refused {
@@ -106,6 +109,7 @@ impl AuthHandler for ContractAuth {
                 Some(AuthOutcome::Accepted {
                     user_id: ok.user_id,
                     lifetime,
+                    max_frame: ok.max_frame,
                 })
             }
             ServerMessage::AuthError(err) => Some(AuthOutcome::Refused {
@@ -159,6 +163,7 @@ impl AuthHandler for ChanxAuth {
             return Some(AuthOutcome::Accepted {
                 user_id,
                 lifetime: None,
+                max_frame: None,
             });
         }
         let code = match status {
@@ -196,7 +201,8 @@ mod tests {
             ContractAuth.auth_response(ok),
             Some(AuthOutcome::Accepted {
                 user_id: "u".into(),
-                lifetime: Some(Duration::from_secs(300))
+                lifetime: Some(Duration::from_secs(300)),
+                max_frame: None,
             })
         );
         let refused = r#"{"type":"auth_error","payload":{"code":"revoked","message":"m"}}"#;
@@ -223,7 +229,8 @@ mod tests {
             chanx.auth_response(ok),
             Some(AuthOutcome::Accepted {
                 user_id: "u7".into(),
-                lifetime: None
+                lifetime: None,
+                max_frame: None,
             })
         );
         let no =

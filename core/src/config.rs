@@ -29,9 +29,20 @@ pub struct Config {
     pub refresh_lead: Duration,
     /// The most messages accepted by [`crate::Connection::send`] and not yet
     /// acknowledged; beyond it `send` fails with
-    /// [`crate::SendError::QueueFull`]. Defaults to 1000.
+    /// [`crate::SendError::QueueFull`]. At most 9,999 (larger values count
+    /// as 9,999): a server remembers at least the last
+    /// [`tether_protocol::DEDUP_WINDOW_IDS`] ids of a user, and a resent id
+    /// must still be among them. Defaults to 1000.
     pub outbox_capacity: usize,
-    /// The largest text frame sent or accepted, in bytes. Defaults to
+    /// How long a message may wait for its `ack` after `send` accepted it;
+    /// then it fails with [`crate::SendError::Expired`] and is never resent.
+    /// At most 12 h (longer values count as 12 h), well inside the
+    /// server's de-duplication window ([`tether_protocol::DEDUP_WINDOW`],
+    /// 24 h). Defaults to 1 h.
+    pub outbox_max_age: Duration,
+    /// The largest text frame sent, in bytes, unless the server's
+    /// `auth_success` announces another `max_frame`; frames from the server
+    /// are accepted up to twice the limit in force. Defaults to
     /// [`tether_protocol::MAX_FRAME_BYTES`] (64 KiB).
     pub max_frame_bytes: usize,
     /// Where [`crate::Effect::Navigate`] sends the user after a final
@@ -56,6 +67,7 @@ impl Default for Config {
             keepalive: Keepalive::default(),
             refresh_lead: Duration::from_secs(60),
             outbox_capacity: 1000,
+            outbox_max_age: Duration::from_secs(60 * 60),
             max_frame_bytes: tether_protocol::MAX_FRAME_BYTES,
             login_route: "/login".to_owned(),
             seed: 0x7e7e_7e7e,
@@ -86,6 +98,21 @@ impl Default for Keepalive {
             timeout: Duration::from_secs(4),
             probe_timeout: Duration::from_secs(2),
         }
+    }
+}
+
+impl Config {
+    /// [`Config::outbox_capacity`], bounded below the server's
+    /// de-duplication window.
+    pub(crate) fn outbox_bound(&self) -> usize {
+        self.outbox_capacity
+            .min(tether_protocol::DEDUP_WINDOW_IDS - 1)
+    }
+
+    /// [`Config::outbox_max_age`] in milliseconds, bounded to half the
+    /// server's de-duplication window.
+    pub(crate) fn outbox_age_bound(&self) -> u64 {
+        ms(self.outbox_max_age).min(ms(tether_protocol::DEDUP_WINDOW) / 2)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Errors: why a message could not be delivered, and what went wrong on the link.
 
 use std::time::Duration;
-use tether_protocol::DecodeError;
+use tether_protocol::{DecodeError, NackCode};
 
 /// Why a message passed to [`crate::Connection::send`] was refused, or
 /// later failed ([`crate::Event::SendFailed`]). The machine never retries a
@@ -16,14 +16,37 @@ pub enum SendError {
         /// The configured [`crate::Config::outbox_capacity`].
         capacity: usize,
     },
-    /// The encoded `send` frame is larger than the frame limit. Returned by
-    /// `send`; not retried (it would never fit).
+    /// The encoded `send` frame is larger than the frame limit in force
+    /// ([`crate::Config::max_frame_bytes`], or the server's `max_frame`).
+    /// Returned by `send`, or reported with [`crate::Event::SendFailed`] for
+    /// a queued message when the server announces a smaller `max_frame`; not
+    /// retried (it would never fit).
     #[error("the message is {size} bytes encoded, over the limit of {limit} bytes")]
     TooLarge {
         /// Size of the encoded frame in bytes.
         size: usize,
-        /// [`crate::Config::max_frame_bytes`].
+        /// The limit in force.
         limit: usize,
+    },
+    /// The server refused the message for good with a `nack` (its body could
+    /// not be taken exactly as sent, or the user may not send it). Not
+    /// retried: the server will refuse it again. (`rate_limited` nacks are
+    /// not reported: the message is resent after a backoff.)
+    #[error("the server refused the message ({code}): {message}")]
+    Nacked {
+        /// The nack's code.
+        code: NackCode,
+        /// The nack's text.
+        message: String,
+    },
+    /// The message was not acknowledged within
+    /// [`crate::Config::outbox_max_age`] of being queued. Not retried: the
+    /// server may have forgotten its id by then, so a resend could be
+    /// applied twice.
+    #[error("not acknowledged within {max_age:?}; given up")]
+    Expired {
+        /// The configured [`crate::Config::outbox_max_age`].
+        max_age: Duration,
     },
     /// The body could not be turned into JSON (a `Serialize` impl failed, or
     /// a map had non-string keys). Returned by `send`; nothing was queued.
@@ -37,6 +60,11 @@ pub enum SendError {
     /// [`crate::Input::Connect`]. Not retried.
     #[error("authentication failed; sign in again")]
     AuthFailed,
+    /// The user signed out ([`crate::Input::SignOut`]); every pending
+    /// message fails with this (it must not go out as the next user). Not
+    /// retried. `send` still queues new messages for the next sign-in.
+    #[error("signed out")]
+    SignedOut,
     /// The machine gave up reconnecting after the configured number of
     /// attempts; pending messages fail with this, and `send` returns it until
     /// the next connect. Not retried.

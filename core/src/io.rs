@@ -14,6 +14,7 @@ use tether_protocol::{AuthErrorCode, Notification, Secret};
 /// emitted [`Effect::CloseSocket`] because of a timeout, going offline or an
 /// `auth_error`), so a late `Closed` of an abandoned socket changes nothing.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Input {
     /// A token after login or from storage. Does not connect by itself; the
     /// machine answers with [`Effect::StoreToken`]. Re-authenticates in place
@@ -66,23 +67,47 @@ pub enum Input {
         /// Its lifetime from now, if known.
         expires_in: Option<Duration>,
     },
-    /// Answer to [`Effect::RefreshToken`]: the refresh failed. With
-    /// `unauthorized` (HTTP 401) the session is over (final authentication
-    /// failure). Otherwise the refresh is retried with backoff while the token
-    /// is still valid, and the failure is final once it has expired.
+    /// Answer to [`Effect::RefreshToken`]: the refresh failed; `failure`
+    /// says whether the session is over.
     RefreshFailed {
-        /// Whether the server answered 401.
-        unauthorized: bool,
-        /// What went wrong, for the error event.
+        /// Final or transient.
+        failure: RefreshFailure,
+        /// What went wrong, for the error event. Must not contain a token.
         message: String,
     },
+    /// The user signs out (or another tab did: the stored token was
+    /// removed). The socket is closed with 1000 `"Signed out"`, the token
+    /// forgotten ([`Effect::ClearToken`]), pending messages fail with
+    /// [`SendError::SignedOut`] and [`Event::SignedOut`] is emitted. No
+    /// reconnect until a new [`Input::SetToken`] and [`Input::Connect`]; no
+    /// navigation (the app decides).
+    SignOut,
     /// The manager is going away: close the socket, fail every pending
     /// message with [`SendError::Destroyed`] and ignore every later input.
     Destroy,
 }
 
+/// Why a token refresh failed ([`Input::RefreshFailed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RefreshFailure {
+    /// The server refused to refresh (the refresh credential is invalid,
+    /// expired or revoked: HTTP 400, 401 or 403): the session is over, a
+    /// final authentication failure (`invalid_refresh`).
+    Rejected,
+    /// The refresh could not be done now (network error, server error, an
+    /// answer that is not a token): retried with backoff while the token is
+    /// still valid; final (`expired_token`) once it has expired.
+    Transient,
+}
+
 /// Something the driver must do, drained with [`crate::Connection::poll_effect`] in order.
+///
+/// Besides these, the driver keeps one wake-up timer armed at
+/// [`crate::Connection::deadline`], re-read after every call into the
+/// machine (`handle`, `send`), and feeds [`Input::Tick`] when it fires.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Effect {
     /// Open a socket to this URL, replacing (and closing) any previous one.
     OpenSocket {
@@ -99,11 +124,8 @@ pub enum Effect {
         /// A short reason.
         reason: String,
     },
-    /// (Re)arm the one wake-up timer at this absolute time (caller's clock),
-    /// replacing the previous one; `None` clears it. When it fires, feed
-    /// [`Input::Tick`]. Emitted whenever [`crate::Connection::deadline`] changes.
-    SetTimer(Option<crate::Millis>),
-    /// Call `POST /api/auth/refresh` and answer with
+    /// Get a fresh access token (by default `POST /api/auth/refresh` with
+    /// the refresh cookie) and answer with
     /// [`Input::TokenRefreshed`] or [`Input::RefreshFailed`]. Never more than
     /// one is outstanding.
     RefreshToken,
@@ -175,6 +197,8 @@ pub enum Event {
         /// How many reconnect attempts were made.
         attempts: u32,
     },
+    /// The user signed out ([`Input::SignOut`]); the token is cleared.
+    SignedOut,
     /// A notification, delivered exactly once across reconnects and replays.
     Notification(Notification),
     /// The server acknowledged a message (once per id).

@@ -4,10 +4,11 @@
 //! A [`Connection`] is a plain value. The browser driver feeds it
 //! [`Input`]s (socket events, timer ticks, window events, token refresh
 //! results) together with the current time in milliseconds, and executes
-//! the [`Effect`]s it queues (open or close a socket, send a frame, arm the
-//! one timer, refresh or store the token, navigate, tell the app). It owns
-//! no socket, no timer and no clock, so tests drive it on a virtual clock,
-//! thousands of scenarios a second.
+//! the [`Effect`]s it queues (open or close a socket, send a frame, refresh
+//! or store the token, navigate, tell the app), and keeps one timer armed at
+//! [`Connection::deadline`] (read after every call, like quinn's
+//! `poll_timeout`). It owns no socket, no timer and no clock, so tests
+//! drive it on a virtual clock, thousands of scenarios a second.
 //!
 //! What it does:
 //! - **auth first**: the token goes in the URL (`?token=`) and in the first
@@ -70,11 +71,11 @@ mod url;
 pub use auth::{AuthHandler, AuthOutcome, ChanxAuth, ContractAuth};
 pub use config::{Backoff, Config, Keepalive};
 pub use error::{ConnectionError, SendError};
-pub use io::{Effect, Event, Input};
+pub use io::{Effect, Event, Input, RefreshFailure};
 pub use machine::{CLOSE_TIMEOUT, Connection};
 pub use outbox::MessageId;
 pub use state::{CloseInfo, ConnectionState, Detail, Snapshot, StopReason};
-pub use tether_protocol::{AuthErrorCode, Notification, Secret};
+pub use tether_protocol::{AuthErrorCode, NackCode, Notification, Secret};
 pub use url::SocketUrl;
 
 /// A point in time on the caller's clock, in milliseconds (the browser

@@ -6,11 +6,12 @@ use crate::outbox::Outbox;
 use crate::rng::SplitMix64;
 use crate::{
     CloseInfo, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input, MessageId,
-    Millis, SendError, Snapshot, SocketUrl, StopReason,
+    Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason,
 };
 use std::time::Duration;
 use tether_protocol::{
-    AuthErrorCode, ClientMessage, Outgoing, Ping, RawJson, Secret, ServerMessage, close_code,
+    AuthErrorCode, ClientMessage, Nack, NackCode, Outgoing, Ping, RawJson, Secret, ServerMessage,
+    close_code,
 };
 
 /// Close code the machine uses when it abandons a socket after a timeout
@@ -69,6 +70,15 @@ enum Refresh {
     Backoff { at: Millis, failures: u32 },
 }
 
+/// Where a token comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TokenSource {
+    /// The app (sign-in, storage): cancels a refresh backoff only.
+    App,
+    /// The answer to [`Effect::RefreshToken`]: ends the refresh cycle.
+    Refresh,
+}
+
 /// What a due deadline means.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Due {
@@ -78,6 +88,10 @@ enum Due {
     Retry,
     CloseTimeout,
     Refresh,
+    /// A message held back after a `rate_limited` nack may go again.
+    Resend,
+    /// The oldest message in the outbox reached its give-up age.
+    Expire,
 }
 
 /// The client-side connection machine (sans-IO): feed it [`Input`]s with
@@ -98,8 +112,6 @@ pub struct Connection {
     /// gzipped wasm.
     effects: Vec<Effect>,
     ready: Vec<Effect>,
-    /// The timer last announced with `SetTimer`.
-    timer: Option<Millis>,
     token: Option<Secret>,
     /// Bumped on every new token, so an `auth_success` can be matched to the
     /// token it accepted.
@@ -112,6 +124,8 @@ pub struct Connection {
     auths_in_flight: Vec<u64>,
     network_online: bool,
     outbox: Outbox,
+    /// The `max_frame` of the last `auth_success`, if it announced one.
+    server_max_frame: Option<usize>,
     ping_seq: u64,
     /// Highest notification `seq` delivered to the application.
     last_seq: Option<u64>,
@@ -145,7 +159,6 @@ impl Connection {
             now: 0,
             effects: Vec::new(),
             ready: Vec::new(),
-            timer: None,
             token: None,
             token_gen: 0,
             token_expires_at: None,
@@ -154,6 +167,7 @@ impl Connection {
             auths_in_flight: Vec::new(),
             network_online: true,
             outbox: Outbox::default(),
+            server_max_frame: None,
             ping_seq: 0,
             last_seq: None,
             resume: true,
@@ -181,12 +195,14 @@ impl Connection {
         self.now = self.now.max(now);
         self.run_timers();
         match input {
-            Input::SetToken { token, expires_in } => self.on_token(token, expires_in, false),
-            Input::TokenRefreshed { token, expires_in } => self.on_token(token, expires_in, true),
-            Input::RefreshFailed {
-                unauthorized,
-                message,
-            } => self.on_refresh_failed(unauthorized, message),
+            Input::SetToken { token, expires_in } => {
+                self.on_token(token, expires_in, TokenSource::App);
+            }
+            Input::TokenRefreshed { token, expires_in } => {
+                self.on_token(token, expires_in, TokenSource::Refresh);
+            }
+            Input::RefreshFailed { failure, message } => self.on_refresh_failed(failure, message),
+            Input::SignOut => self.on_sign_out(),
             Input::Connect => self.on_connect(),
             Input::Disconnect => self.on_disconnect(),
             Input::Opened => self.on_opened(),
@@ -204,7 +220,6 @@ impl Connection {
             Input::Destroy => self.on_destroy(),
         }
         self.run_timers();
-        self.sync_timer();
     }
 
     /// Queues a message with a delivery guarantee and returns its id. It is
@@ -212,9 +227,15 @@ impl Connection {
     /// and again after every reconnect until its `ack` arrives
     /// ([`Event::Ack`]) or it fails ([`Event::SendFailed`]).
     ///
+    /// A message not acked within [`Config::outbox_max_age`] fails with
+    /// [`SendError::Expired`]; one the server refuses with a `nack` fails
+    /// with [`SendError::Nacked`], except `rate_limited`, which is resent
+    /// after a backoff.
+    ///
     /// # Errors
-    /// [`SendError::TooLarge`] when the encoded frame exceeds
-    /// [`Config::max_frame_bytes`]; [`SendError::QueueFull`] when
+    /// [`SendError::TooLarge`] when the encoded frame exceeds the frame
+    /// limit in force ([`Config::max_frame_bytes`], or the `max_frame` the
+    /// server announced); [`SendError::QueueFull`] when
     /// [`Config::outbox_capacity`] messages are unacknowledged;
     /// [`SendError::AuthFailed`], [`SendError::GaveUp`] or
     /// [`SendError::Destroyed`] while stopped for that reason.
@@ -226,10 +247,9 @@ impl Connection {
             Phase::Stopped(StopReason::GaveUp { .. }) => return Err(SendError::GaveUp),
             _ => {}
         }
-        if self.outbox.len() >= self.config.outbox_capacity {
-            return Err(SendError::QueueFull {
-                capacity: self.config.outbox_capacity,
-            });
+        let capacity = self.config.outbox_bound();
+        if self.outbox.len() >= capacity {
+            return Err(SendError::QueueFull { capacity });
         }
         let id = MessageId::new(self.rng.uuid_v4());
         let frame = ClientMessage::Send(Outgoing {
@@ -237,16 +257,17 @@ impl Connection {
             body,
         })
         .encode();
-        if frame.len() > self.config.max_frame_bytes {
+        let limit = self.send_limit();
+        if frame.len() > limit {
             return Err(SendError::TooLarge {
                 size: frame.len(),
-                limit: self.config.max_frame_bytes,
+                limit,
             });
         }
         if matches!(self.phase, Phase::Online { .. }) {
             self.effects.push(Effect::SendFrame(frame.clone()));
         }
-        self.outbox.push(id.clone(), frame);
+        self.outbox.push(id.clone(), frame, self.now);
         Ok(id)
     }
 
@@ -264,40 +285,35 @@ impl Connection {
         public_state(&self.phase)
     }
 
-    /// The earliest time the machine wants an [`Input::Tick`], if any.
+    /// The earliest time the machine wants an [`Input::Tick`], if any. The
+    /// driver keeps its one timer armed at this time, re-reading it after
+    /// every [`handle`](Self::handle) and [`send`](Self::send).
     pub fn deadline(&self) -> Option<Millis> {
         self.next_due().map(|(at, _)| at)
     }
 
     /// The public state for the UI.
     pub fn snapshot(&self) -> Snapshot {
-        let (detail, attempt, next_retry_at) = match &self.phase {
-            Phase::Initial => (Detail::Idle, 0, None),
-            Phase::Refreshing { attempt } => (Detail::Refreshing, *attempt, None),
-            Phase::Opening { attempt, .. } => {
-                (Detail::Opening { attempt: *attempt }, *attempt, None)
-            }
-            Phase::Authenticating { attempt, .. } => {
-                (Detail::Authenticating { attempt: *attempt }, *attempt, None)
-            }
-            Phase::Online { since, .. } => (Detail::Online { since: *since }, 0, None),
-            Phase::Waiting { attempt, at } => (
-                Detail::RetryScheduled {
-                    attempt: *attempt,
-                    at: *at,
-                },
-                *attempt,
-                Some(*at),
-            ),
-            Phase::Disconnecting { .. } => (Detail::Closing, 0, None),
-            Phase::Stopped(reason) => (Detail::Stopped(reason.clone()), 0, None),
+        let detail = match &self.phase {
+            Phase::Initial => Detail::Idle,
+            Phase::Refreshing { attempt } => Detail::Refreshing { attempt: *attempt },
+            Phase::Opening { attempt, .. } => Detail::Opening { attempt: *attempt },
+            Phase::Authenticating { attempt, .. } => Detail::Authenticating { attempt: *attempt },
+            Phase::Online { since, .. } => Detail::Online { since: *since },
+            Phase::Waiting { attempt, at } => Detail::RetryScheduled {
+                attempt: *attempt,
+                at: *at,
+            },
+            Phase::Disconnecting { .. } => Detail::Closing,
+            Phase::Stopped(reason) => Detail::Stopped(reason.clone()),
         };
+        let ended = matches!(
+            self.phase,
+            Phase::Stopped(StopReason::AuthFailed(_) | StopReason::SignedOut)
+        );
         Snapshot {
-            state: self.state(),
             detail,
-            authenticating: matches!(self.phase, Phase::Authenticating { .. }),
-            attempt,
-            next_retry_at,
+            signed_in: self.token.is_some() || (!self.auth.requires_token() && !ended),
             last_close: self.last_close.clone(),
             last_error: self.last_error.clone(),
             rtt: self.rtt,
@@ -309,11 +325,18 @@ impl Connection {
 
     // ----- inputs ---------------------------------------------------------
 
-    fn on_token(&mut self, token: Secret, expires_in: Option<Duration>, refreshed: bool) {
+    fn on_token(&mut self, token: Secret, expires_in: Option<Duration>, source: TokenSource) {
         // A refresh answer ends the cycle; a token from elsewhere only
         // cancels a backoff (the outstanding request still gets its answer).
-        if refreshed || matches!(self.refresh, Refresh::Backoff { .. }) {
+        if source == TokenSource::Refresh || matches!(self.refresh, Refresh::Backoff { .. }) {
             self.refresh = Refresh::Idle;
+        }
+        // A refresh that was in flight when the user signed out must not
+        // sign them back in.
+        if source == TokenSource::Refresh
+            && matches!(self.phase, Phase::Stopped(StopReason::SignedOut))
+        {
+            return;
         }
         self.token = Some(token.clone());
         self.token_gen += 1;
@@ -333,16 +356,19 @@ impl Connection {
         }
     }
 
-    fn on_refresh_failed(&mut self, unauthorized: bool, message: String) {
+    fn on_refresh_failed(&mut self, failure: RefreshFailure, message: String) {
         let failures = match self.refresh {
             Refresh::InFlight { failures } | Refresh::Backoff { failures, .. } => failures,
             Refresh::Idle => 0,
         };
         self.refresh = Refresh::Idle;
-        if matches!(self.phase, Phase::Stopped(StopReason::AuthFailed(_))) {
+        if matches!(
+            self.phase,
+            Phase::Stopped(StopReason::AuthFailed(_) | StopReason::SignedOut)
+        ) {
             return;
         }
-        if unauthorized {
+        if failure == RefreshFailure::Rejected {
             self.close_socket(1000, "Signed out");
             self.fail_auth(AuthErrorCode::Other("invalid_refresh".into()), message);
             return;
@@ -363,6 +389,16 @@ impl Connection {
             // Not trying to connect: the next attempt refreshes first.
             self.error(ConnectionError::RefreshFailed { message });
         }
+    }
+
+    fn on_sign_out(&mut self) {
+        self.close_socket(1000, "Signed out");
+        self.forget_token();
+        self.resume = false;
+        self.set_phase(Phase::Stopped(StopReason::SignedOut));
+        self.effects.push(Effect::ClearToken);
+        self.emit(Event::SignedOut);
+        self.fail_pending(&SendError::SignedOut);
     }
 
     fn on_connect(&mut self) {
@@ -509,8 +545,13 @@ impl Connection {
             && let Some(outcome) = self.auth.auth_response(text)
         {
             return match outcome {
-                AuthOutcome::Accepted { user_id, lifetime } => {
-                    self.on_auth_success(user_id, lifetime);
+                AuthOutcome::Accepted {
+                    user_id,
+                    lifetime,
+                    max_frame,
+                } => {
+                    let max_frame = max_frame.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+                    self.on_auth_success(user_id, lifetime, max_frame);
                 }
                 AuthOutcome::Refused { code, message } => {
                     self.close_socket(1000, "Authentication failed");
@@ -518,7 +559,8 @@ impl Connection {
                 }
             };
         }
-        let message = match ServerMessage::decode_with_limit(text, self.config.max_frame_bytes) {
+        let limit = self.send_limit().saturating_mul(2);
+        let message = match ServerMessage::decode_with_limit(text, limit) {
             Ok(message) => message,
             Err(err) => return self.error(ConnectionError::Decode(err)),
         };
@@ -542,10 +584,11 @@ impl Connection {
                 }
             }
             ServerMessage::Ack(ack) => {
-                if let Some(id) = self.outbox.ack(&ack.id) {
-                    self.emit(Event::Ack { id });
+                if let Some(entry) = self.outbox.remove(&ack.id) {
+                    self.emit(Event::Ack { id: entry.id });
                 }
             }
+            ServerMessage::Nack(nack) => self.on_nack(nack),
             ServerMessage::Error(err) => self.error(ConnectionError::Server {
                 code: err.code,
                 message: err.message,
@@ -559,7 +602,19 @@ impl Connection {
         }
     }
 
-    fn on_auth_success(&mut self, user_id: String, lifetime: Option<Duration>) {
+    fn on_auth_success(
+        &mut self,
+        user_id: String,
+        lifetime: Option<Duration>,
+        max_frame: Option<usize>,
+    ) {
+        self.server_max_frame = max_frame;
+        // Queued messages that the server would not take fail at once.
+        let limit = self.send_limit();
+        for (id, size) in self.outbox.remove_larger(limit) {
+            let error = SendError::TooLarge { size, limit };
+            self.emit(Event::SendFailed { id, error });
+        }
         let answered_gen =
             (!self.auths_in_flight.is_empty()).then(|| self.auths_in_flight.remove(0));
         if answered_gen == Some(self.token_gen)
@@ -595,6 +650,28 @@ impl Connection {
         // A newer token arrived while this auth was in flight: use it.
         if self.auths_in_flight.is_empty() && answered_gen.is_some_and(|g| g != self.token_gen) {
             self.send_auth();
+        }
+    }
+
+    /// A `nack`: final for the message (reported, never silent), except
+    /// `rate_limited`, which holds it back for a backoff and resends it.
+    /// `not_subscribed` is final too while the machine has no topics.
+    fn on_nack(&mut self, nack: Nack) {
+        if nack.code == NackCode::RateLimited {
+            let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
+            let until = |n| now.saturating_add(ms(backoff.delay(n, rng)));
+            self.outbox.hold(&nack.id, until);
+            return;
+        }
+        if let Some(entry) = self.outbox.remove(&nack.id) {
+            let error = SendError::Nacked {
+                code: nack.code,
+                message: nack.message,
+            };
+            self.emit(Event::SendFailed {
+                id: entry.id,
+                error,
+            });
         }
     }
 
@@ -640,10 +717,21 @@ impl Connection {
             .refresh_due()
             .filter(|_| self.is_active())
             .map(|at| (at, Due::Refresh));
-        match (phase, refresh) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        }
+        let resend = self
+            .outbox
+            .next_release()
+            .filter(|_| matches!(self.phase, Phase::Online { .. }))
+            .map(|at| (at, Due::Resend));
+        let expire = self.outbox.oldest().map(|at| {
+            (
+                at.saturating_add(self.config.outbox_age_bound()),
+                Due::Expire,
+            )
+        });
+        [phase, refresh, resend, expire]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at)
     }
 
     fn refresh_due(&self) -> Option<Millis> {
@@ -704,16 +792,25 @@ impl Connection {
                 self.refresh = Refresh::InFlight { failures };
                 self.effects.push(Effect::RefreshToken);
             }
+            (Due::Resend, Phase::Online { .. }) => {
+                let frames = self.outbox.release(self.now);
+                self.effects
+                    .extend(frames.into_iter().map(Effect::SendFrame));
+            }
+            (Due::Expire, _) => {
+                let max_age = self.config.outbox_age_bound();
+                if let Some(cutoff) = self.now.checked_sub(max_age) {
+                    let error = SendError::Expired {
+                        max_age: Duration::from_millis(max_age),
+                    };
+                    for id in self.outbox.expire(cutoff) {
+                        let error = error.clone();
+                        self.emit(Event::SendFailed { id, error });
+                    }
+                }
+            }
             // `next_due` only yields dues that fit the phase.
             _ => {}
-        }
-    }
-
-    fn sync_timer(&mut self) {
-        let deadline = self.deadline();
-        if deadline != self.timer {
-            self.timer = deadline;
-            self.effects.push(Effect::SetTimer(deadline));
         }
     }
 
@@ -768,13 +865,7 @@ impl Connection {
     /// Final authentication failure: forget the token, go to the login
     /// route, fail pending messages. The caller has closed the socket.
     fn fail_auth(&mut self, code: AuthErrorCode, message: String) {
-        self.token = None;
-        self.token_gen += 1;
-        self.token_expires_at = None;
-        self.token_lifetime = None;
-        if matches!(self.refresh, Refresh::Backoff { .. }) {
-            self.refresh = Refresh::Idle;
-        }
+        self.forget_token();
         self.resume = false;
         self.set_phase(Phase::Stopped(StopReason::AuthFailed(code.clone())));
         self.effects.push(Effect::ClearToken);
@@ -784,10 +875,22 @@ impl Connection {
         self.fail_pending(&SendError::AuthFailed);
     }
 
+    /// Drops the token and any refresh backoff (an outstanding refresh
+    /// still gets its answer, which is then ignored or used).
+    fn forget_token(&mut self) {
+        self.token = None;
+        self.token_gen += 1;
+        self.token_expires_at = None;
+        self.token_lifetime = None;
+        if matches!(self.refresh, Refresh::Backoff { .. }) {
+            self.refresh = Refresh::Idle;
+        }
+    }
+
     fn fail_pending(&mut self, error: &SendError) {
-        for (id, _) in self.outbox.take_all() {
+        for entry in self.outbox.take_all() {
             self.emit(Event::SendFailed {
-                id,
+                id: entry.id,
                 error: error.clone(),
             });
         }
@@ -858,6 +961,11 @@ impl Connection {
 
     // ----- queries --------------------------------------------------------
 
+    /// The largest `send` frame the server takes now.
+    fn send_limit(&self) -> usize {
+        self.server_max_frame.unwrap_or(self.config.max_frame_bytes)
+    }
+
     fn token_expired(&self) -> bool {
         self.token_expires_at.is_some_and(|at| at <= self.now)
     }
@@ -916,6 +1024,7 @@ fn other_kind(message: &ServerMessage) -> String {
         ServerMessage::Pong(_) => "pong",
         ServerMessage::Notification(_) => "notification",
         ServerMessage::Ack(_) => "ack",
+        ServerMessage::Nack(_) => "nack",
         ServerMessage::Error(_) => "error",
         _ => "unknown",
     }

@@ -1,5 +1,6 @@
 //! Messages with a delivery guarantee, kept until their `ack`.
 
+use crate::Millis;
 use std::fmt;
 
 /// The id of a message passed to [`crate::Connection::send`]: a UUID v4
@@ -31,17 +32,33 @@ impl From<MessageId> for String {
     }
 }
 
+/// One unacknowledged message.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: MessageId,
+    /// The encoded `send` frame.
+    pub(crate) frame: String,
+    /// When `send` accepted it; the outbox gives up on it after the
+    /// configured age.
+    pub(crate) queued_at: Millis,
+    /// After a `rate_limited` nack: not resent before this time.
+    pub(crate) held_until: Option<Millis>,
+    /// How many `rate_limited` nacks it got (the backoff exponent).
+    pub(crate) rate_limited: u32,
+}
+
 /// Unacknowledged messages in send order, each with its encoded frame.
 ///
 /// A `Vec` and a start index rather than a `VecDeque`: acks mostly come in
-/// send order, so the oldest entry goes in O(1) by moving `head`, and a
-/// deque's code, generic per element type, costs ~1 KiB of gzipped wasm.
+/// send order, so the oldest entry goes in O(1) by moving `head`.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     /// Entries before `head` are acked and emptied; they are dropped when
     /// they outnumber the live ones.
-    entries: Vec<(MessageId, String)>,
+    entries: Vec<Entry>,
     head: usize,
+    /// How many live entries are held after a `rate_limited` nack.
+    held: usize,
 }
 
 impl Outbox {
@@ -49,24 +66,118 @@ impl Outbox {
         self.entries.len() - self.head
     }
 
-    pub(crate) fn push(&mut self, id: MessageId, frame: String) {
-        self.entries.push((id, frame));
+    pub(crate) fn push(&mut self, id: MessageId, frame: String, queued_at: Millis) {
+        self.entries.push(Entry {
+            id,
+            frame,
+            queued_at,
+            held_until: None,
+            rate_limited: 0,
+        });
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        Some(self.head + self.live().position(|e| e.id.as_str() == id)?)
     }
 
     /// Removes the entry with this wire id, if any.
-    pub(crate) fn ack(&mut self, id: &str) -> Option<MessageId> {
-        let index = self.head + self.live().position(|(m, _)| m.as_str() == id)?;
-        if index > self.head {
-            return Some(self.entries.remove(index).0);
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Entry> {
+        let index = self.position(id)?;
+        let entry = if index > self.head {
+            self.entries.remove(index)
+        } else {
+            let empty = Entry {
+                id: MessageId(String::new()),
+                frame: String::new(),
+                queued_at: 0,
+                held_until: None,
+                rate_limited: 0,
+            };
+            let entry = std::mem::replace(&mut self.entries[index], empty);
+            self.head += 1;
+            if self.head * 2 >= self.entries.len() {
+                self.compact();
+            }
+            entry
+        };
+        if entry.held_until.is_some() {
+            self.held -= 1;
         }
-        let (acked, frame) = &mut self.entries[index];
-        let acked = MessageId(std::mem::take(&mut acked.0));
-        drop(std::mem::take(frame));
-        self.head += 1;
-        if self.head * 2 >= self.entries.len() {
-            self.compact();
+        Some(entry)
+    }
+
+    /// Holds the entry with this wire id back until `until` (a
+    /// `rate_limited` nack); returns how often it was rate limited, or
+    /// `None` for an unknown id.
+    pub(crate) fn hold(&mut self, id: &str, until: impl FnOnce(u32) -> Millis) -> Option<u32> {
+        let index = self.position(id)?;
+        let entry = &mut self.entries[index];
+        entry.rate_limited = entry.rate_limited.saturating_add(1);
+        if entry.held_until.is_none() {
+            self.held += 1;
         }
-        Some(acked)
+        entry.held_until = Some(until(entry.rate_limited));
+        Some(entry.rate_limited)
+    }
+
+    /// The earliest time a held entry may be resent.
+    pub(crate) fn next_release(&self) -> Option<Millis> {
+        if self.held == 0 {
+            return None;
+        }
+        self.live().filter_map(|e| e.held_until).min()
+    }
+
+    /// Releases the entries held until `now` or earlier and returns their
+    /// frames, in send order.
+    pub(crate) fn release(&mut self, now: Millis) -> Vec<String> {
+        let mut frames = Vec::new();
+        if self.held == 0 {
+            return frames;
+        }
+        for entry in &mut self.entries[self.head..] {
+            if entry.held_until.is_some_and(|at| at <= now) {
+                entry.held_until = None;
+                self.held -= 1;
+                frames.push(entry.frame.clone());
+            }
+        }
+        frames
+    }
+
+    /// When the oldest entry was queued.
+    pub(crate) fn oldest(&self) -> Option<Millis> {
+        self.live().next().map(|e| e.queued_at)
+    }
+
+    /// Removes the entries queued at `cutoff` or earlier (the oldest
+    /// first), in send order.
+    pub(crate) fn expire(&mut self, cutoff: Millis) -> Vec<MessageId> {
+        let mut expired = Vec::new();
+        while let Some(entry) = self.live().next()
+            && entry.queued_at <= cutoff
+        {
+            let id = entry.id.as_str().to_owned();
+            expired.extend(self.remove(&id).map(|e| e.id));
+        }
+        expired
+    }
+
+    /// Removes the entries whose frame is longer than `limit` bytes, in
+    /// send order, with their sizes.
+    pub(crate) fn remove_larger(&mut self, limit: usize) -> Vec<(MessageId, usize)> {
+        let ids: Vec<String> = self
+            .live()
+            .filter(|e| e.frame.len() > limit)
+            .map(|e| e.id.as_str().to_owned())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.remove(id))
+            .map(|e| {
+                let size = e.frame.len();
+                (e.id, size)
+            })
+            .collect()
     }
 
     /// Drops the acked entries before `head`.
@@ -74,17 +185,21 @@ impl Outbox {
         self.entries.drain(..std::mem::take(&mut self.head));
     }
 
-    fn live(&self) -> std::slice::Iter<'_, (MessageId, String)> {
+    fn live(&self) -> std::slice::Iter<'_, Entry> {
         self.entries[self.head..].iter()
     }
 
+    /// The frames to send on a fresh socket: every entry not held back.
     pub(crate) fn frames(&self) -> impl Iterator<Item = &str> {
-        self.live().map(|(_, frame)| frame.as_str())
+        self.live()
+            .filter(|e| e.held_until.is_none())
+            .map(|e| e.frame.as_str())
     }
 
     /// Empties the outbox, returning what it held in send order.
-    pub(crate) fn take_all(&mut self) -> Vec<(MessageId, String)> {
+    pub(crate) fn take_all(&mut self) -> Vec<Entry> {
         self.compact();
+        self.held = 0;
         std::mem::take(&mut self.entries)
     }
 }
@@ -96,7 +211,11 @@ mod tests {
     fn outbox(n: usize) -> Outbox {
         let mut outbox = Outbox::default();
         for i in 0..n {
-            outbox.push(MessageId::new(format!("m{i}")), format!("frame {i}"));
+            outbox.push(
+                MessageId::new(format!("m{i}")),
+                format!("frame {i}"),
+                i as u64,
+            );
         }
         outbox
     }
@@ -105,26 +224,30 @@ mod tests {
         outbox.frames().collect()
     }
 
+    fn ack(outbox: &mut Outbox, id: &str) -> Option<String> {
+        outbox.remove(id).map(|e| e.id.into())
+    }
+
     #[test]
     fn acks_in_send_order_keep_the_rest_in_order() {
         let mut outbox = outbox(5);
         for i in 0..3 {
             let id = format!("m{i}");
-            assert_eq!(outbox.ack(&id).as_ref().map(MessageId::as_str), Some(&*id));
+            assert_eq!(ack(&mut outbox, &id), Some(id));
             assert_eq!(outbox.len(), 4 - i);
         }
         assert_eq!(frames(&outbox), ["frame 3", "frame 4"]);
-        assert_eq!(outbox.ack("m0"), None, "an acked id is gone");
-        outbox.push(MessageId::new("m5".into()), "frame 5".into());
+        assert_eq!(ack(&mut outbox, "m0"), None, "an acked id is gone");
+        outbox.push(MessageId::new("m5".into()), "frame 5".into(), 5);
         assert_eq!(frames(&outbox), ["frame 3", "frame 4", "frame 5"]);
     }
 
     #[test]
     fn acks_out_of_order_and_unknown_ids() {
         let mut outbox = outbox(4);
-        assert_eq!(outbox.ack("nope"), None);
-        assert_eq!(outbox.ack("m2").unwrap().as_str(), "m2");
-        assert_eq!(outbox.ack("m0").unwrap().as_str(), "m0");
+        assert_eq!(ack(&mut outbox, "nope"), None);
+        assert_eq!(ack(&mut outbox, "m2").unwrap(), "m2");
+        assert_eq!(ack(&mut outbox, "m0").unwrap(), "m0");
         assert_eq!(frames(&outbox), ["frame 1", "frame 3"]);
         assert_eq!(outbox.len(), 2);
     }
@@ -132,14 +255,10 @@ mod tests {
     #[test]
     fn take_all_returns_only_the_unacked_in_send_order() {
         let mut outbox = outbox(6);
-        outbox.ack("m0");
-        outbox.ack("m1");
-        outbox.ack("m4");
-        let ids: Vec<String> = outbox
-            .take_all()
-            .into_iter()
-            .map(|(m, _)| m.into())
-            .collect();
+        ack(&mut outbox, "m0");
+        ack(&mut outbox, "m1");
+        ack(&mut outbox, "m4");
+        let ids: Vec<String> = outbox.take_all().into_iter().map(|e| e.id.into()).collect();
         assert_eq!(ids, ["m2", "m3", "m5"]);
         assert_eq!(outbox.len(), 0);
         assert_eq!(frames(&outbox), Vec::<&str>::new());
@@ -149,9 +268,53 @@ mod tests {
     fn a_long_run_of_in_order_acks_does_not_keep_the_acked() {
         let mut outbox = outbox(1000);
         for i in 0..999 {
-            outbox.ack(&format!("m{i}")).unwrap();
+            ack(&mut outbox, &format!("m{i}")).unwrap();
             assert!(outbox.entries.len() <= 2 * outbox.len(), "after ack {i}");
         }
         assert_eq!(frames(&outbox), ["frame 999"]);
+    }
+
+    #[test]
+    fn held_entries_wait_for_their_release() {
+        let mut outbox = outbox(3);
+        assert_eq!(outbox.hold("m1", |n| 100 * u64::from(n)), Some(1));
+        assert_eq!(outbox.hold("m1", |n| 100 * u64::from(n)), Some(2));
+        assert_eq!(outbox.hold("zz", |_| 1), None);
+        assert_eq!(frames(&outbox), ["frame 0", "frame 2"]);
+        assert_eq!(outbox.next_release(), Some(200));
+        assert!(outbox.release(199).is_empty());
+        assert_eq!(outbox.release(200), ["frame 1"]);
+        assert_eq!(outbox.next_release(), None);
+        assert_eq!(frames(&outbox), ["frame 0", "frame 1", "frame 2"]);
+        // Removing a held entry forgets the hold.
+        outbox.hold("m2", |_| 50);
+        ack(&mut outbox, "m2");
+        assert_eq!(outbox.next_release(), None);
+    }
+
+    #[test]
+    fn expire_takes_the_oldest_up_to_the_cutoff() {
+        let mut outbox = outbox(5);
+        ack(&mut outbox, "m1");
+        assert_eq!(outbox.oldest(), Some(0));
+        let expired: Vec<String> = outbox.expire(2).into_iter().map(String::from).collect();
+        assert_eq!(expired, ["m0", "m2"]);
+        assert_eq!(outbox.oldest(), Some(3));
+        assert_eq!(frames(&outbox), ["frame 3", "frame 4"]);
+    }
+
+    #[test]
+    fn remove_larger_keeps_what_fits() {
+        let mut outbox = Outbox::default();
+        for (i, size) in [10, 300, 20, 400].into_iter().enumerate() {
+            outbox.push(MessageId::new(format!("m{i}")), "x".repeat(size), 0);
+        }
+        let removed: Vec<(String, usize)> = outbox
+            .remove_larger(100)
+            .into_iter()
+            .map(|(id, size)| (id.into(), size))
+            .collect();
+        assert_eq!(removed, [("m1".into(), 300), ("m3".into(), 400)]);
+        assert_eq!(outbox.len(), 2);
     }
 }

@@ -49,7 +49,10 @@ pub enum Detail {
     Idle,
     /// The token had expired: waiting for the refresh before opening
     /// (`CONNECTING`).
-    Refreshing,
+    Refreshing {
+        /// Reconnect attempt that opens after the refresh.
+        attempt: u32,
+    },
     /// Waiting for the socket to open (`CONNECTING`); `attempt` 0 is the
     /// first try, 1.. are reconnect attempts.
     Opening {
@@ -79,8 +82,24 @@ pub enum Detail {
     Stopped(StopReason),
 }
 
+impl Detail {
+    /// The coarse state this detail belongs to.
+    pub fn state(&self) -> ConnectionState {
+        match self {
+            Self::Idle => ConnectionState::Initial,
+            Self::Refreshing { .. } | Self::Opening { .. } | Self::Authenticating { .. } => {
+                ConnectionState::Connecting
+            }
+            Self::Online { .. } => ConnectionState::Connected,
+            Self::Closing => ConnectionState::Disconnecting,
+            Self::RetryScheduled { .. } | Self::Stopped(_) => ConnectionState::Disconnected,
+        }
+    }
+}
+
 /// Why the machine stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StopReason {
     /// The user disconnected; only [`crate::Input::Connect`] reconnects.
     Manual,
@@ -96,9 +115,10 @@ pub enum StopReason {
         /// How many reconnect attempts were made.
         attempts: u32,
     },
-    /// Not produced by this version: a missing token is reported as
-    /// `AuthFailed(AuthErrorCode::MissingToken)`.
-    NoToken,
+    /// The app signed the user out ([`crate::Input::SignOut`]): the token
+    /// is gone; only a new [`crate::Input::SetToken`] and
+    /// [`crate::Input::Connect`] reconnect.
+    SignedOut,
     /// [`crate::Input::Destroy`]: every further input is ignored.
     Destroyed,
 }
@@ -113,19 +133,18 @@ pub struct CloseInfo {
     pub reason: String,
 }
 
-/// The public state for the UI: cheap to clone and compare.
+/// The public state for the UI: cheap to clone and compare. The coarse
+/// state, the attempt and the next retry are read from [`Snapshot::detail`]
+/// by methods, so they cannot disagree with it.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Snapshot {
-    /// The coarse state.
-    pub state: ConnectionState,
     /// The fine state, with data.
     pub detail: Detail,
-    /// Whether the socket is open and `auth_success` is awaited.
-    pub authenticating: bool,
-    /// The current reconnect attempt; 0 when connected or on the first try.
-    pub attempt: u32,
-    /// When the scheduled reconnect runs, if one is scheduled.
-    pub next_retry_at: Option<Millis>,
+    /// Whether the user is signed in: the machine holds a token (or its
+    /// handshake needs none) and no sign-out or final authentication
+    /// failure has ended the session since.
+    pub signed_in: bool,
     /// How the last socket ended.
     pub last_close: Option<CloseInfo>,
     /// The last error reported with [`crate::Event::Error`].
@@ -138,4 +157,36 @@ pub struct Snapshot {
     pub user_id: Option<String>,
     /// When the current access token expires (caller's clock), if known.
     pub token_expires_at: Option<Millis>,
+}
+
+impl Snapshot {
+    /// The coarse state.
+    pub fn state(&self) -> ConnectionState {
+        self.detail.state()
+    }
+
+    /// Whether the socket is open and the answer to `auth` is awaited.
+    pub fn authenticating(&self) -> bool {
+        matches!(self.detail, Detail::Authenticating { .. })
+    }
+
+    /// The current reconnect attempt: 0 when connected, stopped or on the
+    /// first try.
+    pub fn attempt(&self) -> u32 {
+        match self.detail {
+            Detail::Refreshing { attempt }
+            | Detail::Opening { attempt }
+            | Detail::Authenticating { attempt }
+            | Detail::RetryScheduled { attempt, .. } => attempt,
+            Detail::Idle | Detail::Online { .. } | Detail::Closing | Detail::Stopped(_) => 0,
+        }
+    }
+
+    /// When the scheduled reconnect runs, if one is scheduled.
+    pub fn next_retry_at(&self) -> Option<Millis> {
+        match self.detail {
+            Detail::RetryScheduled { at, .. } => Some(at),
+            _ => None,
+        }
+    }
 }

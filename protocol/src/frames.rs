@@ -33,6 +33,9 @@ pub enum ServerMessage {
     Notification(Notification),
     /// A [`ClientMessage::Send`] with this id was processed (at most once).
     Ack(Ack),
+    /// A [`ClientMessage::Send`] with this id was refused: its body could
+    /// not be taken exactly as sent, or the server will not apply it.
+    Nack(Nack),
     /// An error that does not end the session.
     Error(ErrorPayload),
 }
@@ -79,6 +82,11 @@ pub struct AuthSuccess {
     pub authenticated_at: String,
     /// When the token expires, RFC 3339; refresh before then.
     pub expires_at: String,
+    /// The largest frame, in bytes, the server takes from this client; absent
+    /// on the wire when the server keeps the contract's default
+    /// ([`crate::MAX_FRAME_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame: Option<u64>,
 }
 
 /// Payload of the `auth_error` frame.
@@ -176,6 +184,79 @@ pub struct Notification {
 pub struct Ack {
     /// The id of the acknowledged `send`.
     pub id: String,
+}
+
+/// Payload of the `nack` frame: the `send` with this id was not applied, and
+/// will not be (except for [`NackCode::RateLimited`] and
+/// [`NackCode::NotSubscribed`], which the client resends later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nack {
+    /// The id of the refused `send`.
+    pub id: String,
+    /// Machine-readable reason.
+    pub code: NackCode,
+    /// Human-readable text.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The `code` of a `nack` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+#[non_exhaustive]
+pub enum NackCode {
+    /// The body could not be taken exactly as sent (a number out of range,
+    /// too deep, too large). Final.
+    MalformedBody,
+    /// The user may not send or publish this. Final.
+    Forbidden,
+    /// A publish to a topic the socket is not subscribed to (now); the
+    /// client resends after the topic's next `subscribed`.
+    NotSubscribed,
+    /// Too many messages; the client resends after a backoff.
+    RateLimited,
+    /// A code this version does not know, kept verbatim. Final.
+    Other(String),
+}
+
+impl NackCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::MalformedBody => "malformed_body",
+            Self::Forbidden => "forbidden",
+            Self::NotSubscribed => "not_subscribed",
+            Self::RateLimited => "rate_limited",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl From<String> for NackCode {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "malformed_body" => Self::MalformedBody,
+            "forbidden" => Self::Forbidden,
+            "not_subscribed" => Self::NotSubscribed,
+            "rate_limited" => Self::RateLimited,
+            _ => Self::Other(value),
+        }
+    }
+}
+
+impl From<NackCode> for String {
+    fn from(value: NackCode) -> Self {
+        match value {
+            NackCode::Other(other) => other,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for NackCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Payload of the `error` frame.
@@ -441,12 +522,13 @@ impl ClientMessage {
 
 impl ServerMessage {
     /// The `type` names of server frames.
-    pub const TYPES: [&'static str; 6] = [
+    pub const TYPES: [&'static str; 7] = [
         "auth_success",
         "auth_error",
         "pong",
         "notification",
         "ack",
+        "nack",
         "error",
     ];
 
@@ -463,6 +545,7 @@ impl ServerMessage {
                     user_id: p.string("user_id")?,
                     authenticated_at: p.string("authenticated_at")?,
                     expires_at: p.string("expires_at")?,
+                    max_frame: p.opt_u64("max_frame")?,
                 }),
                 "auth_error" => Self::AuthError(AuthError {
                     code: AuthErrorCode::from(p.string("code")?),
@@ -479,6 +562,11 @@ impl ServerMessage {
                 "ack" => Self::Ack(Ack {
                     id: p.string("id")?,
                 }),
+                "nack" => Self::Nack(Nack {
+                    id: p.string("id")?,
+                    code: NackCode::from(p.string("code")?),
+                    message: p.opt_string("message")?.unwrap_or_default(),
+                }),
                 _ => Self::Error(ErrorPayload {
                     code: p.string("code")?,
                     message: p.opt_string("message")?.unwrap_or_default(),
@@ -490,14 +578,17 @@ impl ServerMessage {
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
         match self {
-            Self::AuthSuccess(a) => frame(
-                "auth_success",
-                &[
+            Self::AuthSuccess(a) => {
+                let fields = [
                     ("user_id", Field::Str(&a.user_id)),
                     ("authenticated_at", Field::Str(&a.authenticated_at)),
                     ("expires_at", Field::Str(&a.expires_at)),
-                ],
-            ),
+                    ("max_frame", a.max_frame.into()),
+                ];
+                // `max_frame` is optional on the wire: left out when unset.
+                let len = if a.max_frame.is_some() { 4 } else { 3 };
+                frame("auth_success", &fields[..len])
+            }
             Self::AuthError(e) => frame(
                 "auth_error",
                 &[
@@ -517,6 +608,14 @@ impl ServerMessage {
                 ],
             ),
             Self::Ack(ack) => frame("ack", &[("id", Field::Str(&ack.id))]),
+            Self::Nack(nack) => frame(
+                "nack",
+                &[
+                    ("id", Field::Str(&nack.id)),
+                    ("code", Field::Str(nack.code.as_str())),
+                    ("message", Field::Str(&nack.message)),
+                ],
+            ),
             Self::Error(e) => frame(
                 "error",
                 &[
@@ -563,7 +662,11 @@ mod tests {
             r#"{"type":"auth_error","payload":{"code":"brand_new","message":"m"}}"#,
             r#"{"type":"pong","payload":{"seq":3}}"#,
             r#"{"type":"notification","payload":{"seq":1,"id":"i","title":"t","body":"b","created_at":"c"}}"#,
+            r#"{"type":"auth_success","payload":{"user_id":"u","authenticated_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:15:00Z","max_frame":131072}}"#,
             r#"{"type":"ack","payload":{"id":"a"}}"#,
+            r#"{"type":"nack","payload":{"id":"a","code":"malformed_body","message":"out of range"}}"#,
+            r#"{"type":"nack","payload":{"id":"a","code":"rate_limited","message":""}}"#,
+            r#"{"type":"nack","payload":{"id":"a","code":"brand_new","message":"m"}}"#,
             r#"{"type":"error","payload":{"code":"rate_limited","message":"slow down"}}"#,
         ];
         for frame in frames {
@@ -583,6 +686,57 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn nack_codes_and_max_frame_parse() {
+        let nack = |code: &str| {
+            let text = format!(r#"{{"type":"nack","payload":{{"id":"m1","code":"{code}"}}}}"#);
+            match ServerMessage::decode(&text).unwrap() {
+                ServerMessage::Nack(nack) => {
+                    assert_eq!(nack.id, "m1");
+                    assert_eq!(nack.message, "");
+                    nack.code
+                }
+                other => panic!("expected a nack, got {other:?}"),
+            }
+        };
+        assert_eq!(nack("malformed_body"), NackCode::MalformedBody);
+        assert_eq!(nack("forbidden"), NackCode::Forbidden);
+        assert_eq!(nack("not_subscribed"), NackCode::NotSubscribed);
+        assert_eq!(nack("rate_limited"), NackCode::RateLimited);
+        assert_eq!(nack("later"), NackCode::Other("later".into()));
+        assert_eq!(String::from(NackCode::RateLimited), "rate_limited");
+        assert_eq!(
+            serde_json::to_string(&NackCode::MalformedBody).unwrap(),
+            r#""malformed_body""#
+        );
+        assert!(matches!(
+            ServerMessage::decode(r#"{"type":"nack","payload":{"code":"forbidden"}}"#),
+            Err(DecodeError::InvalidPayload { .. })
+        ));
+
+        let ok = r#"{"type":"auth_success","payload":{"user_id":"u","authenticated_at":"a","expires_at":"b"}}"#;
+        let ServerMessage::AuthSuccess(ok) = ServerMessage::decode(ok).unwrap() else {
+            panic!("expected auth_success");
+        };
+        assert_eq!(ok.max_frame, None);
+        let big = r#"{"type":"auth_success","payload":{"user_id":"u","authenticated_at":"a","expires_at":"b","max_frame":1048576}}"#;
+        let ServerMessage::AuthSuccess(big) = ServerMessage::decode(big).unwrap() else {
+            panic!("expected auth_success");
+        };
+        assert_eq!(big.max_frame, Some(1 << 20));
+        assert!(!crate::close_code::is_final(
+            crate::close_code::TRY_AGAIN_LATER
+        ));
+        // serde (used by servers that embed payloads) also leaves it out when unset.
+        assert!(!serde_json::to_string(&ok).unwrap().contains("max_frame"));
+        assert!(
+            ServerMessage::decode(
+                r#"{"type":"auth_success","payload":{"user_id":"u","authenticated_at":"a","expires_at":"b","max_frame":-1}}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub const WS_PATH: &str = "/api/ws/notification";
 /// Larger frames are answered with an `error` frame `frame_too_large`.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// How long a server remembers the ids of applied `send`s at least (contract
+/// section 7): a client never resends an id older than this.
+pub const DEDUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// How many of a user's most recent `send` ids a server remembers at least
+/// (contract section 7): a client's outbox holds fewer.
+pub const DEDUP_WINDOW_IDS: usize = 10_000;
+
 /// WebSocket close codes used by the contract.
 pub mod close_code {
     /// Normal closure, asked for by either side.
@@ -57,6 +65,9 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
     /// Message too big: reconnect with backoff and surface an error.
     pub const TOO_BIG: u16 = 1009;
+    /// Try again later (a slow consumer, an overloaded server): not final;
+    /// reconnect with backoff and catch up by replay.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     /// Unauthorized: final, the client must sign in again.
     pub const UNAUTHORIZED: u16 = 4001;
     /// Forbidden: final, the client must sign in again.

@@ -125,11 +125,12 @@ proptest! {
         seq in any::<u64>(), a in any_string(), b in any_string(), c in any_string(),
     ) {
         let frames = [
-            ServerMessage::AuthSuccess(AuthSuccess { user_id: a.clone(), authenticated_at: b.clone(), expires_at: c.clone() }),
+            ServerMessage::AuthSuccess(AuthSuccess { user_id: a.clone(), authenticated_at: b.clone(), expires_at: c.clone(), max_frame: Some(seq) }),
             ServerMessage::AuthError(AuthError { code: AuthErrorCode::from(a.clone()), message: b.clone() }),
             ServerMessage::Pong(Pong { seq }),
             ServerMessage::Notification(Notification { seq, id: a.clone(), title: b.clone(), body: c.clone(), created_at: a.clone() }),
             ServerMessage::Ack(Ack { id: c.clone() }),
+            ServerMessage::Nack(Nack { id: a.clone(), code: NackCode::from(b.clone()), message: c.clone() }),
             ServerMessage::Error(ErrorPayload { code: a.clone(), message: c.clone() }),
         ];
         for frame in frames {
@@ -137,11 +138,12 @@ proptest! {
             prop_assert_eq!(ServerMessage::decode_with_limit(&text, usize::MAX).unwrap(), frame.clone());
             let serde: Serde = serde_json::from_str(&text).unwrap();
             let expected = match &frame {
-                ServerMessage::AuthSuccess(_) => json!({"type": "auth_success", "payload": {"user_id": a, "authenticated_at": b, "expires_at": c}}),
+                ServerMessage::AuthSuccess(_) => json!({"type": "auth_success", "payload": {"user_id": a, "authenticated_at": b, "expires_at": c, "max_frame": seq}}),
                 ServerMessage::AuthError(_) => json!({"type": "auth_error", "payload": {"code": a, "message": b}}),
                 ServerMessage::Pong(_) => json!({"type": "pong", "payload": {"seq": seq}}),
                 ServerMessage::Notification(_) => json!({"type": "notification", "payload": {"seq": seq, "id": a, "title": b, "body": c, "created_at": a}}),
                 ServerMessage::Ack(_) => json!({"type": "ack", "payload": {"id": c}}),
+                ServerMessage::Nack(_) => json!({"type": "nack", "payload": {"id": a, "code": b, "message": c}}),
                 _ => json!({"type": "error", "payload": {"code": a, "message": c}}),
             };
             prop_assert_eq!(serde, expected);

@@ -425,6 +425,7 @@ impl Session {
                 user_id: user.id.to_string(),
                 authenticated_at,
                 expires_at: tether_protocol::time::format_rfc3339(exp_ms),
+                max_frame: None,
             }))
             .await;
         if previous != Some(user.id) {

@@ -209,6 +209,7 @@ fn describe(event: &Event) -> Option<(&'static str, String)> {
             "ReconnectFailed",
             format!("gave up after {attempts} attempts"),
         ),
+        Event::SignedOut => ("SignedOut", String::new()),
         Event::Notification(n) => ("Notification", format!("#{} {}", n.seq, n.title)),
         Event::Ack { id } => ("Ack", short_id(id.as_str())),
         Event::SendFailed { id, error } => {

@@ -48,14 +48,24 @@ struct Io {
     listeners: Vec<EventListener>,
 }
 
+/// Where the driver's loop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Waiting for the next browser event.
+    Idle,
+    /// Inside [`Driver::pump`]: a re-entrant call only queues its input.
+    Pumping,
+    /// [`Driver::destroy`] ran: every call is ignored.
+    Destroyed,
+}
+
 pub(crate) struct Driver {
     this: Weak<Driver>,
     machine: RefCell<Connection>,
     settings: Settings,
     io: RefCell<Io>,
     inputs: RefCell<Vec<Input>>,
-    busy: Cell<bool>,
-    destroyed: Cell<bool>,
+    run: Cell<Run>,
     /// The token the core was last given, to notice a newer one in storage.
     token: RefCell<Option<Secret>>,
     pub(crate) subscribers: Subscribers,
@@ -79,8 +89,7 @@ impl Driver {
             settings,
             io: RefCell::default(),
             inputs: RefCell::default(),
-            busy: Cell::new(false),
-            destroyed: Cell::new(false),
+            run: Cell::new(Run::Idle),
             token: RefCell::new(None),
             subscribers: Subscribers::default(),
             state: ArcRwSignal::new(snapshot),
@@ -163,7 +172,7 @@ impl Driver {
     }
 
     pub(crate) fn send(&self, body: tether_protocol::RawJson) -> Result<MessageId, SendError> {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return Err(SendError::Destroyed);
         }
         let result = self.machine.borrow_mut().send(now(), body);
@@ -181,18 +190,18 @@ impl Driver {
     }
 
     pub(crate) fn is_destroyed(&self) -> bool {
-        self.destroyed.get()
+        self.run.get() == Run::Destroyed
     }
 
     /// Tells the core (which closes the socket and reports every pending
     /// message as failed), then cancels the timer and removes every listener
     /// and subscriber. Nothing fires afterwards; inputs are ignored.
     pub(crate) fn destroy(&self) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         self.dispatch(Input::Destroy);
-        self.destroyed.set(true);
+        self.run.set(Run::Destroyed);
         let io = std::mem::take(&mut *self.io.borrow_mut());
         drop(io); // Socket::drop removes its handlers and closes it.
         self.inputs.borrow_mut().clear();
@@ -201,7 +210,7 @@ impl Driver {
 
     /// Feeds one input to the core and executes what it asks for.
     pub(crate) fn dispatch(&self, input: Input) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         self.inputs.borrow_mut().push(input);
@@ -209,12 +218,14 @@ impl Driver {
     }
 
     fn pump(&self) {
-        if self.busy.replace(true) {
-            return; // the outer loop will get to it, in order
+        match self.run.get() {
+            Run::Idle => self.run.set(Run::Pumping),
+            // The outer loop will get to it, in order.
+            Run::Pumping | Run::Destroyed => return,
         }
         // The machine is borrowed only for each step, so that an effect's
         // callback can call back into the driver.
-        while !self.destroyed.get() {
+        while !self.is_destroyed() {
             let effect = self.machine.borrow_mut().poll_effect();
             if let Some(effect) = effect {
                 self.execute(effect);
@@ -227,12 +238,15 @@ impl Driver {
             let Some(input) = input else { break };
             self.machine.borrow_mut().handle(now(), input);
         }
-        self.busy.set(false);
-        // The one timer is derived from the machine's deadline rather than
-        // from `SetTimer` effects: a browser timer can fire a millisecond
-        // before the deadline as `Date.now()` sees it (Firefox jitters it),
-        // and the machine, its deadline unchanged, would ask for nothing.
-        if !self.destroyed.get() {
+        if self.run.get() == Run::Pumping {
+            self.run.set(Run::Idle);
+        }
+        // The one timer follows the machine's deadline, re-read after every
+        // call (like quinn's `poll_timeout`). That also covers a browser
+        // timer that fires a millisecond before the deadline as `Date.now()`
+        // sees it (Firefox jitters it): the deadline is unchanged, so the
+        // timer is armed again.
+        if !self.is_destroyed() {
             let deadline = self.machine.borrow().deadline();
             let armed = self.io.borrow().timer.as_ref().and_then(|(at, _)| *at);
             if deadline != armed {
@@ -263,7 +277,7 @@ impl Driver {
 
     /// Publishes the core's public state, if it changed.
     fn publish(&self) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         let snapshot = self.machine.borrow().snapshot();
@@ -276,7 +290,7 @@ impl Driver {
     }
 
     fn execute(&self, effect: Effect) {
-        if self.destroyed.get() {
+        if self.is_destroyed() {
             return;
         }
         match effect {
@@ -305,9 +319,6 @@ impl Driver {
                     socket.close(code, &reason);
                 }
             }
-            // The timer follows `machine.deadline()` after every pump (see
-            // `pump`), which also covers a timer that fired early.
-            Effect::SetTimer(_) => {}
             Effect::RefreshToken => {
                 let this = self.this.clone();
                 match self.settings.refresh_url.clone() {
@@ -318,7 +329,7 @@ impl Driver {
                         }
                     }),
                     None => self.inputs.borrow_mut().push(Input::RefreshFailed {
-                        unauthorized: false,
+                        failure: tether_core::RefreshFailure::Transient,
                         message: "token refresh is not configured".into(),
                     }),
                 }
@@ -336,6 +347,8 @@ impl Driver {
                 None => default_navigate(&route),
             },
             Effect::Emit(event) => self.emit(&event),
+            // A newer core's effect this driver does not know: nothing to do.
+            _ => {}
         }
     }
 

@@ -1,7 +1,7 @@
 //! `POST /api/auth/refresh` with the HTTP-only cookie, turned into a core input.
 
 use std::time::Duration;
-use tether_core::Input;
+use tether_core::{Input, RefreshFailure};
 use tether_protocol::TokenResponse;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -11,17 +11,21 @@ use web_sys::{RequestCredentials, RequestInit, Response};
 /// an input for the core, which decides what it means. (Plain `fetch`, not
 /// an HTTP client crate: this is the library's only request.)
 pub(crate) async fn refresh(url: &str) -> Input {
-    let failed = |unauthorized, message: &str| Input::RefreshFailed {
-        unauthorized,
+    let failed = |message: &str| Input::RefreshFailed {
+        failure: RefreshFailure::Transient,
         message: message.into(),
     };
     let Some(response) = post(url).await else {
-        return failed(false, "network error during token refresh");
+        return failed("network error during token refresh");
     };
     if !response.ok() {
         let status = response.status();
         return Input::RefreshFailed {
-            unauthorized: matches!(status, 400 | 401 | 403),
+            failure: if matches!(status, 400 | 401 | 403) {
+                RefreshFailure::Rejected
+            } else {
+                RefreshFailure::Transient
+            },
             message: format!("refresh refused with HTTP {status}"),
         };
     }
@@ -37,7 +41,7 @@ pub(crate) async fn refresh(url: &str) -> Input {
             token: body.access_token,
             expires_in: Some(Duration::from_secs(body.expires_in)),
         },
-        None => failed(false, "the refresh response was not a token"),
+        None => failed("the refresh response was not a token"),
     }
 }
 

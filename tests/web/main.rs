@@ -112,12 +112,12 @@ async fn invalid_token_is_final() {
     );
     assert_eq!(*f.navigations.borrow(), vec!["/login".to_owned()]);
     let snapshot = f.snapshot();
-    assert_eq!(snapshot.state, ConnectionState::Disconnected);
-    assert_eq!(snapshot.next_retry_at, None);
+    assert_eq!(snapshot.state(), ConnectionState::Disconnected);
+    assert_eq!(snapshot.next_retry_at(), None);
     // Neither the network coming back nor the page showing again retries.
     fire_window_event("online");
     fire_window_event("pageshow");
-    assert_eq!(f.snapshot().state, ConnectionState::Disconnected);
+    assert_eq!(f.snapshot().state(), ConnectionState::Disconnected);
     assert!(matches!(
         f.snapshot().detail,
         Detail::Stopped(StopReason::AuthFailed(_))
@@ -150,10 +150,10 @@ async fn reconnects_after_the_server_drops_the_socket() {
     };
     assert_eq!(attempt, 1);
     let snapshot = f.snapshot();
-    assert_eq!(snapshot.attempt, 1);
-    assert_eq!(snapshot.next_retry_at, Some(at));
+    assert_eq!(snapshot.attempt(), 1);
+    assert_eq!(snapshot.next_retry_at(), Some(at));
     f.connected().await;
-    assert_eq!(f.snapshot().attempt, 0);
+    assert_eq!(f.snapshot().attempt(), 0);
 }
 
 #[wasm_bindgen_test]
@@ -192,14 +192,14 @@ async fn offline_closes_and_online_reconnects_at_once() {
     f.connected().await;
     fire_window_event("offline");
     let snapshot = f.snapshot();
-    assert_eq!(snapshot.state, ConnectionState::Disconnected);
-    assert_eq!(snapshot.next_retry_at, None, "no retries while offline");
+    assert_eq!(snapshot.state(), ConnectionState::Disconnected);
+    assert_eq!(snapshot.next_retry_at(), None, "no retries while offline");
     assert!(matches!(
         snapshot.detail,
         Detail::Stopped(StopReason::Offline)
     ));
     fire_window_event("online");
-    assert_eq!(f.snapshot().state, ConnectionState::Connecting);
+    assert_eq!(f.snapshot().state(), ConnectionState::Connecting);
     f.connected().await;
 }
 
@@ -331,7 +331,7 @@ async fn expiring_token_is_refreshed_in_place() {
         matches!(event, Event::AuthSuccess { reauth: true, .. }),
         "{event:?}"
     );
-    assert_eq!(f.snapshot().state, ConnectionState::Connected);
+    assert_eq!(f.snapshot().state(), ConnectionState::Connected);
     let after = f.stored_token();
     assert!(
         after.is_some() && after != before,
@@ -428,7 +428,7 @@ async fn bad_frames_are_errors_and_the_connection_stays() {
             error.to_string().contains(expected),
             "{error} should mention {expected}"
         );
-        assert_eq!(f.snapshot().state, ConnectionState::Connected);
+        assert_eq!(f.snapshot().state(), ConnectionState::Connected);
     }
     // Still usable: a message goes through and is acked.
     let id = f.conn.send(&json!("still here")).unwrap();

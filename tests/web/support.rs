@@ -185,7 +185,7 @@ impl Fixture {
             matches!(e, Event::Connected { .. })
         })
         .await;
-        assert_eq!(self.snapshot().state, ConnectionState::Connected);
+        assert_eq!(self.snapshot().state(), ConnectionState::Connected);
     }
 }
 

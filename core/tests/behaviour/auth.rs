@@ -20,9 +20,9 @@ fn socket_url_carries_the_token_and_auth_is_the_first_frame() {
         [json!({"type": "auth", "payload": {"token": "tok", "last_seq": null}})]
     );
     let snap = h.conn.snapshot();
-    assert!(snap.authenticating);
+    assert!(snap.authenticating());
     assert_eq!(snap.detail, Detail::Authenticating { attempt: 0 });
-    assert_eq!(snap.state, ConnectionState::Connecting);
+    assert_eq!(snap.state(), ConnectionState::Connecting);
 }
 
 #[test]

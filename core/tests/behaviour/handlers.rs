@@ -30,7 +30,7 @@ fn chanx_waits_for_the_server_to_speak_first() {
     );
     let fx = h.input(Input::Opened);
     assert!(frames(&fx).is_empty(), "the client sends nothing first");
-    assert!(h.conn.snapshot().authenticating);
+    assert!(h.conn.snapshot().authenticating());
     let fx = h.frame(CHANX_OK);
     assert!(events(&fx).contains(&Event::Connected {
         user_id: "u1".into()
@@ -122,6 +122,7 @@ impl AuthHandler for Hello {
             "welcome" => Some(AuthOutcome::Accepted {
                 user_id: "me".into(),
                 lifetime: Some(Duration::from_secs(100)),
+                max_frame: None,
             }),
             "go_away" => Some(AuthOutcome::Refused {
                 code: AuthErrorCode::Revoked,

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::time::Duration;
 use tether_core::{
     AuthErrorCode, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input,
-    StopReason,
+    RefreshFailure, StopReason,
 };
 
 fn refreshes(fx: &[Effect]) -> usize {
@@ -110,7 +110,7 @@ fn expired_token_at_connect_refreshes_before_opening() {
     let fx = h.input(Input::Connect);
     assert_eq!(refreshes(&fx), 1);
     assert!(opens(&fx).is_empty());
-    assert_eq!(h.conn.snapshot().detail, Detail::Refreshing);
+    assert_eq!(h.conn.snapshot().detail, Detail::Refreshing { attempt: 0 });
     assert_eq!(h.conn.state(), ConnectionState::Connecting);
     let fx = h.input(Input::TokenRefreshed {
         token: "new".into(),
@@ -162,7 +162,7 @@ fn refresh_401_is_a_final_auth_failure() {
     let mut h = Harness::with_token();
     h.online();
     let fx = h.input(Input::RefreshFailed {
-        unauthorized: true,
+        failure: RefreshFailure::Rejected,
         message: "invalid_refresh".into(),
     });
     assert!(fx.contains(&Effect::ClearToken));
@@ -185,7 +185,7 @@ fn transient_refresh_failures_retry_while_valid_and_are_final_once_expired() {
     assert_eq!(refreshes(&h.tick_at(t0 + 60_000)), 1);
     for _ in 0..3 {
         let fx = h.input(Input::RefreshFailed {
-            unauthorized: false,
+            failure: RefreshFailure::Transient,
             message: "network".into(),
         });
         assert!(errors(&fx).contains(&ConnectionError::RefreshFailed {
@@ -200,7 +200,7 @@ fn transient_refresh_failures_retry_while_valid_and_are_final_once_expired() {
     }
     h.now = t0 + 120_001;
     let fx = h.input(Input::RefreshFailed {
-        unauthorized: false,
+        failure: RefreshFailure::Transient,
         message: "network".into(),
     });
     assert!(fx.contains(&Effect::ClearToken));

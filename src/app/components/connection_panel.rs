@@ -141,7 +141,7 @@ pub fn ConnectionPanel() -> impl IntoView {
 fn describe(detail: &Detail) -> String {
     match detail {
         Detail::Idle => "Not connected yet.".into(),
-        Detail::Refreshing => "Refreshing the access token…".into(),
+        Detail::Refreshing { .. } => "Refreshing the access token…".into(),
         Detail::Opening { attempt: 0 } => "Opening the socket…".into(),
         Detail::Opening { attempt } => format!("Opening the socket (attempt {attempt})…"),
         Detail::Authenticating { .. } => "Socket open, authenticating…".into(),
@@ -155,7 +155,7 @@ fn describe(detail: &Detail) -> String {
             StopReason::GaveUp { attempts } => {
                 format!("Stopped: gave up after {attempts} attempts.")
             }
-            StopReason::NoToken => "Stopped: not signed in.".into(),
+            StopReason::SignedOut => "Stopped: signed out.".into(),
             StopReason::Destroyed => "Stopped.".into(),
             #[allow(unreachable_patterns)]
             _ => "Stopped.".into(),
