@@ -5,8 +5,8 @@
 use crate::common::*;
 use std::time::Duration;
 use tether_core::{
-    Backoff, Config, ConnectionError, ConnectionState, Effect, Event, Input, Keepalive, Secret,
-    StopReason,
+    Backoff, Config, ConnectionError, ConnectionState, Effect, Event, Input, Keepalive,
+    RefreshFailure, Secret, StopReason,
 };
 
 fn navigations(effects: &[Effect]) -> usize {
@@ -238,13 +238,13 @@ fn a_refresh_failure_after_an_auth_failure_does_not_navigate_again() {
     let fx = h.frame(auth_error("revoked"));
     assert_eq!(navigations(&fx), 1);
     let fx = h.input(Input::RefreshFailed {
-        unauthorized: true,
+        failure: RefreshFailure::Rejected,
         message: "invalid_refresh".into(),
     });
     assert_eq!(navigations(&fx), 0, "{fx:?}");
     assert_eq!(count(&fx, |e| matches!(e, Effect::ClearToken)), 0);
     let fx = h.input(Input::RefreshFailed {
-        unauthorized: false,
+        failure: RefreshFailure::Transient,
         message: "network".into(),
     });
     assert_eq!(navigations(&fx), 0, "{fx:?}");
@@ -266,7 +266,7 @@ fn a_refresh_failure_while_not_connecting_is_not_final() {
     h.input(Input::Disconnect);
     assert_eq!(h.conn.state(), ConnectionState::Disconnected);
     let fx = h.input(Input::RefreshFailed {
-        unauthorized: false,
+        failure: RefreshFailure::Transient,
         message: "network down".into(),
     });
     assert_eq!(navigations(&fx), 0, "{fx:?}");
@@ -291,7 +291,7 @@ fn a_refresh_failure_while_not_connecting_is_not_final() {
 fn a_new_token_cancels_the_refresh_backoff() {
     let mut h = refreshing(Config::default(), 900);
     h.input(Input::RefreshFailed {
-        unauthorized: false,
+        failure: RefreshFailure::Transient,
         message: "503".into(),
     });
     // Without the new token the retry would come within the first cap.
@@ -332,7 +332,7 @@ fn refresh_failures_back_off_with_a_growing_delay() {
         for failure in 1..=3u32 {
             let failed_at = h.now;
             let mut fx = h.input(Input::RefreshFailed {
-                unauthorized: false,
+                failure: RefreshFailure::Transient,
                 message: "503".into(),
             });
             if refreshes(&fx) == 0 {
