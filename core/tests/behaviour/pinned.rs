@@ -5,7 +5,7 @@
 use crate::common::*;
 use std::time::Duration;
 use tether_core::{
-    Backoff, Config, ConnectionError, ConnectionState, Effect, Event, Input, Keepalive,
+    Backoff, Config, Connection, ConnectionError, ConnectionState, Effect, Event, Input, Keepalive,
     RefreshFailure, Secret, StopReason,
 };
 
@@ -456,4 +456,101 @@ fn visible_after_giving_up_tries_again_unless_offline() {
     h.input(Input::Offline);
     let fx = h.input(Input::Visible);
     assert!(opens(&fx).is_empty(), "{fx:?}");
+}
+
+// ----- survivors of the first mutation run -------------------------------
+
+#[test]
+fn the_machine_keeps_the_config_it_was_built_with() {
+    let config = Config {
+        url: "wss://example.com/socket".into(),
+        seed: 42,
+        ..Config::default()
+    };
+    assert_eq!(Connection::new(config.clone()).config(), &config);
+}
+
+/// A NaN growth factor (a configuration mistake) waits the longest delay,
+/// never none.
+#[test]
+fn a_nan_backoff_factor_caps_at_max() {
+    let b = Backoff {
+        factor: f64::NAN,
+        ..Backoff::default()
+    };
+    assert_eq!(b.cap(2), Duration::from_secs(30));
+}
+
+#[test]
+fn send_after_giving_up_fails_at_once() {
+    let mut h = Harness::with_token_config(Config {
+        backoff: Backoff {
+            max_attempts: Some(0),
+            ..Backoff::default()
+        },
+        ..Config::default()
+    });
+    h.input(Input::Connect);
+    h.input(closed(1006));
+    assert!(matches!(
+        h.conn.snapshot().detail,
+        tether_core::Detail::Stopped(StopReason::GaveUp { .. })
+    ));
+    assert_eq!(
+        h.conn.send(h.now, raw(serde_json::json!(1))),
+        Err(tether_core::SendError::GaveUp)
+    );
+}
+
+/// A frame of exactly the limit is sent; one byte more is refused.
+#[test]
+fn a_message_of_exactly_the_frame_limit_is_accepted() {
+    let body = serde_json::json!("x".repeat(40));
+    let mut probe = Harness::with_token();
+    probe.online();
+    probe.send(body.clone());
+    let len = probe
+        .drain()
+        .iter()
+        .find_map(|e| match e {
+            Effect::SendFrame(text) if text.contains("\"send\"") => Some(text.len()),
+            _ => None,
+        })
+        .expect("the frame");
+    for (limit, accepted) in [(len, true), (len - 1, false)] {
+        let mut h = Harness::with_token_config(Config {
+            max_frame_bytes: limit,
+            ..Config::default()
+        });
+        let result = h.conn.send(h.now, raw(body.clone()));
+        assert_eq!(result.is_ok(), accepted, "limit {limit}: {result:?}");
+    }
+}
+
+/// Visible exactly when the probe's deadline equals the ping's: the ping's
+/// own timeout stays (and names the error).
+#[test]
+fn visible_at_the_same_deadline_keeps_the_pings_timeout() {
+    let mut h = Harness::with_token();
+    h.online();
+    let ping_at = h.conn.deadline().unwrap();
+    h.tick_at(ping_at);
+    h.now = ping_at + 2_000; // + probe 2 s = the ping's deadline (4 s)
+    h.input(Input::Visible);
+    assert_eq!(h.conn.deadline(), Some(ping_at + 4_000));
+    let fx = h.tick_at(ping_at + 4_000);
+    assert!(errors(&fx).contains(&ConnectionError::KeepaliveTimeout {
+        after: Duration::from_secs(4)
+    }));
+}
+
+/// An `auth_success` nobody asked for while connected is ignored: no
+/// error, no second `Connected`.
+#[test]
+fn an_unsolicited_auth_success_while_connected_is_ignored() {
+    let mut h = Harness::with_token();
+    h.online();
+    let fx = h.frame(auth_success(900));
+    assert!(events(&fx).is_empty(), "{fx:?}");
+    assert_eq!(h.conn.state(), ConnectionState::Connected);
 }
