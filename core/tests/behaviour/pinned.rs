@@ -554,3 +554,43 @@ fn an_unsolicited_auth_success_while_connected_is_ignored() {
     assert!(events(&fx).is_empty(), "{fx:?}");
     assert_eq!(h.conn.state(), ConnectionState::Connected);
 }
+
+/// A frame before authentication is reported with its own type.
+#[test]
+fn frames_before_auth_are_reported_by_their_type() {
+    let nack = r#"{"type":"nack","payload":{"id":"m1","code":"forbidden","message":"no"}}"#;
+    let error = r#"{"type":"error","payload":{"code":"rate_limited","message":"m"}}"#;
+    let mut h = Harness::with_token();
+    h.input(Input::Connect);
+    h.input(Input::Opened); // authenticating: `auth` sent, no answer yet
+    for (frame, kind) in [
+        (pong(1), "pong"),
+        (notification(1), "notification"),
+        (ack("m1"), "ack"),
+        (nack.to_owned(), "nack"),
+        (error.to_owned(), "error"),
+    ] {
+        let fx = h.frame(frame);
+        assert_eq!(
+            errors(&fx),
+            [ConnectionError::NotAuthenticated { kind: kind.into() }]
+        );
+    }
+    // Before the socket has even opened (a driver that forwards early),
+    // an answer to an `auth` never sent is reported too, not acted on.
+    let mut h = Harness::with_token();
+    h.input(Input::Connect);
+    for (frame, kind) in [
+        (auth_success(900), "auth_success"),
+        (auth_error("revoked"), "auth_error"),
+    ] {
+        let fx = h.frame(frame);
+        assert_eq!(
+            errors(&fx),
+            [ConnectionError::NotAuthenticated { kind: kind.into() }],
+            "{fx:?}"
+        );
+        assert_eq!(navigations(&fx), 0);
+        assert_eq!(h.conn.state(), ConnectionState::Connecting);
+    }
+}
