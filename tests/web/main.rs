@@ -529,10 +529,11 @@ async fn a_thousand_connect_destroy_cycles_do_not_grow_memory() {
     const LIVE_HEAP_BOUND: i64 = 1_000;
     let user = sign_up("leak").await;
     let token = log_in(&user).await.access_token;
-    // Like an app, each cycle starts from the newest stored token (the
-    // server's 30 s tokens get refreshed along the way). Every cycle ends
-    // with the server holding none of the user's sockets, so no cycle's
-    // cleanup is still running when the heap is counted.
+    // Like an app, each cycle starts from the newest stored token. A cycle
+    // is too short for the manager to refresh the server's 30 s tokens, so
+    // the test logs in again every 100 cycles (a few seconds). The heap is
+    // counted once the server holds none of the user's sockets, so no
+    // cycle's cleanup is still running then.
     let token = std::cell::RefCell::new(token);
     let cycle = || async {
         let mut f = Fixture::start(Some(&token.borrow()), |o| o);
@@ -543,10 +544,14 @@ async fn a_thousand_connect_destroy_cycles_do_not_grow_memory() {
     for _ in 0..50 {
         cycle().await;
     }
+    *token.borrow_mut() = log_in(&user).await.access_token; // as in the loop
     server_sockets_become(&user, 0).await;
     let (warm, warm_pages) = (live_heap_bytes(), wasm_memory_bytes());
     let started = js_sys::Date::now();
     for n in 0..1000 {
+        if n % 100 == 0 {
+            *token.borrow_mut() = log_in(&user).await.access_token;
+        }
         cycle().await;
         if n % 100 == 99 {
             let ms = js_sys::Date::now() - started;
