@@ -36,6 +36,7 @@
 //!     view! {
 //!         <p>{move || conn.state().get().to_string()}</p>
 //!         <button on:click=move |_| { let _ = conn.send(&serde_json::json!({"hi": 1})); }>"Send"</button>
+//!         <button on:click=move |_| conn.sign_out()>"Sign out"</button>
 //!     }
 //! }
 //!
@@ -45,27 +46,43 @@
 //! ```
 //!
 //! Depend on it with `default-features = false` to leave out the demo SPA
-//! (the `app` feature).
+//! (the `app` feature), and turn on leptos's `csr` (or `hydrate` and `ssr`)
+//! in your app: the library chooses none of them.
+//!
+//! ## Server-side rendering
+//!
+//! Built for the server (or any target without a browser window), every
+//! handle method works and does nothing: the state stays INITIAL and
+//! [`ConnectionManager::send`] returns [`SendError::NotInBrowser`]. In the
+//! browser the stored token is read and the connection starts in an effect,
+//! after the first render (after hydration), so the hydrated page matches
+//! the server's HTML. See `examples/ssr` in the repository.
 #![deny(missing_docs)]
 
 mod browser;
 mod events;
 mod manager;
 mod options;
+mod token;
 
 #[cfg(feature = "app")]
 pub mod app;
 
+pub use browser::{UrlError, resolve_socket_url};
 pub use events::{Event, EventKind, EventStream, Subscription};
 pub use manager::{
     ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
 };
-pub use options::{AuthFactory, Backoff, ConnectionOptions, Keepalive, Navigate};
+pub use options::{AuthFactory, Backoff, Config, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
     AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
     Detail, MessageId, SendError, Snapshot, StopReason,
 };
-pub use tether_protocol::{AuthErrorCode, Notification, RawJson, Secret};
+pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
+pub use token::{
+    DEFAULT_STORAGE_KEY, FreshToken, RefreshError, RefreshFailure, RefreshFn, TokenRefresh,
+    TokenStorage,
+};
 
 /// The sans-IO connection machine, for tests and custom drivers.
 pub use tether_core as machine;
@@ -91,7 +108,7 @@ pub fn ConnectionProvider(
 pub mod prelude {
     pub use crate::{
         ConnectionManager, ConnectionOptions, ConnectionProvider, ConnectionState, Event,
-        EventKind, MessageId, RawJson, SendError, provide_connection_manager, use_connection_event,
-        use_connection_manager,
+        EventKind, MessageId, RawJson, SendError, TokenStorage, provide_connection_manager,
+        use_connection_event, use_connection_manager,
     };
 }

@@ -4,6 +4,7 @@
 use crate::browser::{Driver, Settings};
 use crate::events::{Event, EventKind, EventStream, Subscription};
 use crate::options::ConnectionOptions;
+use crate::token::TokenStorage;
 use leptos::prelude::*;
 use leptos::reactive::owner::WeakOwner;
 use std::cell::{OnceCell, RefCell};
@@ -14,14 +15,14 @@ use tether_core::{
 };
 use tether_protocol::{RawJson, Secret};
 
-/// What makes two providers the same connection: the socket URL and the
-/// token's storage key.
-type SharedKey = (String, String);
+/// What makes two providers the same connection: the resolved socket URL
+/// and where the token lives.
+type SharedKey = (String, TokenStorage);
 
 thread_local! {
-    /// The drivers of this page, one per (socket URL, token storage key). A
-    /// second provider with the same configuration (another mount, a second
-    /// app root) shares the driver instead of opening a second socket.
+    /// The drivers of this page, one per (socket URL, token storage). A
+    /// second provider with the same configuration (nested, another mount, a
+    /// second app root) shares the driver instead of opening a second socket.
     static SHARED: RefCell<Vec<(SharedKey, Weak<Driver>)>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -37,12 +38,24 @@ pub struct ConnectionManager {
 
 /// What a provider keeps besides the snapshot signal.
 struct Inner {
-    /// `None` once the provider is cleaned up.
+    /// `None` on the server (no browser), and once the provider is cleaned up.
     driver: Option<Rc<Driver>>,
+    /// Whether this handle runs where there is no browser.
+    place: Place,
     /// The provider's owner: the per-field memos are created under it, so
     /// they live as long as the provider whoever asks for them first.
     owner: Option<WeakOwner>,
     fields: Fields,
+}
+
+/// Where a manager runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// In a browser page: a real connection.
+    Browser,
+    /// On the server (server-side rendering) or anywhere without a browser
+    /// window: the state stays INITIAL and nothing connects.
+    Server,
 }
 
 impl std::fmt::Debug for ConnectionManager {
@@ -53,53 +66,43 @@ impl std::fmt::Debug for ConnectionManager {
     }
 }
 
-/// Creates the page's connection manager (or joins the existing one), puts
-/// it in context for [`use_connection_manager`], and returns it. Call it
-/// once in your root component; the connection lives as long as that
-/// component.
-///
-/// However often it is called (nested, or in two separately mounted roots),
-/// there is exactly one socket per page for a given socket URL and token
-/// storage key: later calls share the first manager's connection and their
-/// other `options` are ignored.
-pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManager {
-    if let Some(existing) = use_context::<ConnectionManager>()
-        && existing.inner.with_value(|inner| inner.driver.is_some())
-    {
-        return existing;
-    }
-    let origin = web_sys::window().and_then(|w| w.location().origin().ok());
-    // 2^53: a double's random bits, without `powi` (a compiler-runtime call).
-    let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
-        ^ crate::browser::now().rotate_left(32);
-    let config = options.to_core(origin.as_deref(), seed);
-    let key = (config.url.clone(), options.storage_key.clone());
-    let shared = SHARED.with(|shared| {
-        let mut shared = shared.borrow_mut();
-        shared.retain(|(_, d)| d.upgrade().is_some_and(|d| !d.is_destroyed()));
-        shared
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, d)| d.upgrade())
-    });
-    let driver = shared.unwrap_or_else(|| {
-        let settings = Settings {
-            storage_key: options.storage_key.clone(),
-            refresh_url: options.refresh_url.clone(),
-            navigate: options.navigate.clone(),
-        };
-        let driver = Driver::new(config, (options.auth)(), settings);
-        SHARED.with(|s| s.borrow_mut().push((key, Rc::downgrade(&driver))));
-        driver.start();
-        if options.connect_on_mount {
-            driver.connect();
-        }
-        driver
-    });
+/// Whether this code runs in a browser window (not on a server, not in a
+/// worker).
+fn in_browser() -> bool {
+    cfg!(target_arch = "wasm32") && web_sys::window().is_some()
+}
 
-    let snapshot = RwSignal::from(driver.state());
+/// Creates the connection manager for `options` (or joins the existing one
+/// with the same socket URL and token storage), puts it in context for
+/// [`use_connection_manager`] below, and returns it. Call it once in your
+/// root component; the connection lives as long as that component.
+///
+/// - **One socket per configuration**: however often it is called (nested,
+///   or in two separately mounted roots), providers with the same socket URL
+///   and [`TokenStorage`] share one connection, and the later ones' other
+///   options are ignored. A provider with another URL or storage (nested
+///   under the first, or not) gets its own manager, which its subtree sees.
+/// - **After the first render**: the stored token is read and the
+///   connection starts (with [`connect_on_mount`](ConnectionOptions::connect_on_mount))
+///   in an effect, once the component has rendered, so components
+///   subscribed in that render hear the first events, and a hydrated page
+///   renders exactly what the server rendered.
+/// - **On the server** (server-side rendering, any non-browser target) it
+///   returns a handle whose state stays INITIAL: nothing connects, methods
+///   do nothing and `send` returns [`SendError::NotInBrowser`].
+pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManager {
+    let (driver, place) = if in_browser() {
+        (Some(browser_driver(options)), Place::Browser)
+    } else {
+        (None, Place::Server)
+    };
+    let snapshot = match &driver {
+        Some(driver) => RwSignal::from(driver.state()),
+        None => RwSignal::new(Snapshot::default()),
+    };
     let inner = StoredValue::new_local(Inner {
-        driver: Some(driver),
+        driver,
+        place,
         owner: Owner::current().map(|owner| owner.downgrade()),
         fields: Fields::default(),
     });
@@ -111,6 +114,59 @@ pub fn provide_connection_manager(options: ConnectionOptions) -> ConnectionManag
     let manager = ConnectionManager { snapshot, inner };
     provide_context(manager);
     manager
+}
+
+/// The page's driver for `options`: the shared one, or a new one that starts
+/// (listeners, stored token, connect) after the current render.
+fn browser_driver(options: ConnectionOptions) -> Rc<Driver> {
+    let page = web_sys::window().and_then(|w| w.location().href().ok());
+    let mut config = options.config;
+    if let Some(page) = page {
+        match crate::browser::resolve_socket_url(&config.url, &page) {
+            Ok(url) => config.url = url,
+            // Opening it fails and is reported (a 1006 close and backoff);
+            // say why here, once.
+            Err(error) => web_sys::console::error_1(&format!("tether: {error}").into()),
+        }
+    }
+    // 2^53: a double's random bits, without `powi` (a compiler-runtime call).
+    config.seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64
+        ^ crate::browser::now().rotate_left(32);
+    let key = (config.url.clone(), options.storage.clone());
+    let shared = SHARED.with(|shared| {
+        let mut shared = shared.borrow_mut();
+        shared.retain(|(_, d)| d.upgrade().is_some_and(|d| !d.is_destroyed()));
+        shared
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, d)| d.upgrade())
+    });
+    if let Some(driver) = shared {
+        return driver;
+    }
+    let settings = Settings {
+        storage: options.storage,
+        refresh: options.refresh,
+        navigate: options.navigate,
+        protocols: options.protocols,
+    };
+    let driver = Driver::new(config, (options.auth)(), settings);
+    SHARED.with(|s| s.borrow_mut().push((key, Rc::downgrade(&driver))));
+    driver.listen();
+    let connect = options.connect_on_mount;
+    let starting = Rc::downgrade(&driver);
+    // The stored token changes what the page shows (`is_signed_in`), so it
+    // is read in an effect, after the first render (after hydration in a
+    // hydrated app), like the connection itself.
+    Effect::new(move |_| {
+        if let Some(driver) = starting.upgrade() {
+            driver.reload_token();
+            if connect {
+                driver.connect();
+            }
+        }
+    });
+    driver
 }
 
 /// The connection manager provided by an ancestor.
@@ -183,6 +239,11 @@ derived! {
     pending -> usize = |s| s.pending;
     /// The authenticated user's id.
     user -> Option<String> = |s| s.user_id.clone();
+    /// Signed in: a token is held (or the handshake needs none) and no
+    /// sign-out or final authentication failure has ended the session.
+    /// False in the first render (the stored token is read after it) and
+    /// on the server.
+    is_signed_in -> bool = |s| s.signed_in;
 }
 
 impl ConnectionManager {
@@ -252,13 +313,29 @@ impl ConnectionManager {
     }
 
     /// Stores a token obtained by signing in (and its lifetime, for timely
-    /// refresh) and connects with it.
+    /// refresh) in the configured [`TokenStorage`] and connects with it.
     pub fn sign_in(&self, token: Secret, expires_in: Option<Duration>) {
         self.with_driver(|d| {
-            crate::browser::storage::store_token(d.storage_key(), &token);
             d.set_token(token, expires_in);
             d.connect();
         });
+    }
+
+    /// The access token: the one the connection holds, else the stored one
+    /// (for your own `Authorization: Bearer` calls, or to decide at start
+    /// whether the user is signed in). `None` on the server.
+    pub fn token(&self) -> Option<Secret> {
+        self.with_driver(|d| d.token()).flatten()
+    }
+
+    /// Signs out here: closes the socket with 1000, removes the stored
+    /// token (so other tabs sharing `localStorage` sign out too), stops
+    /// reconnecting and emits [`Event::SignedOut`]; messages not yet acked
+    /// fail with [`SendError::SignedOut`]. It does not navigate (do it
+    /// yourself if you want to) and does not tell the server: call your
+    /// logout endpoint as well to end the session there.
+    pub fn sign_out(&self) {
+        self.with_driver(|d| d.dispatch(tether_core::Input::SignOut));
     }
 
     /// Sends `body`, serialized as JSON, with a delivery guarantee: queued
@@ -268,7 +345,8 @@ impl ConnectionManager {
     ///
     /// # Errors
     /// [`SendError`] when the message was not accepted (not serializable,
-    /// queue full, too large, manager destroyed): nothing was queued.
+    /// queue full, too large, manager destroyed, on the server): nothing was
+    /// queued.
     pub fn send<T: serde::Serialize + ?Sized>(&self, body: &T) -> Result<MessageId, SendError> {
         let text = serde_json::to_string(body).map_err(|e| SendError::NotJson {
             reason: e.to_string(),
@@ -285,6 +363,10 @@ impl ConnectionManager {
     /// # Errors
     /// As [`send`](Self::send).
     pub fn send_raw(&self, body: RawJson) -> Result<MessageId, SendError> {
+        let place = self.inner.try_with_value(|inner| inner.place);
+        if place == Some(Place::Server) {
+            return Err(SendError::NotInBrowser);
+        }
         self.with_driver(|d| d.send(body))
             .unwrap_or(Err(SendError::Destroyed))
     }

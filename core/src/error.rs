@@ -73,6 +73,11 @@ pub enum SendError {
     /// The connection was destroyed ([`crate::Input::Destroy`]). Not retried.
     #[error("the connection was destroyed")]
     Destroyed,
+    /// The manager runs where there is no browser (server-side rendering):
+    /// nothing was queued. Not retried; send from the browser (an event
+    /// handler, an effect).
+    #[error("not in a browser (server-side rendering): nothing was sent or queued")]
+    NotInBrowser,
 }
 
 /// Something went wrong on the link. Reported with [`crate::Event::Error`]

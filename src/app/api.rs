@@ -1,7 +1,7 @@
 //! The HTTP calls of the SPA (relative URLs, same origin as the page) and
-//! the bits of `localStorage` it reads.
+//! the user name it shows. The token is the manager's (`sign_in`,
+//! `sign_out`, `token`).
 
-use crate::ConnectionOptions;
 use gloo_net::http::Request;
 use tether_protocol::{LOGIN_PATH, LOGOUT_PATH, LoginRequest, Secret, TokenResponse};
 
@@ -59,34 +59,25 @@ pub async fn login(username: String, password: String) -> Result<TokenResponse, 
     }
 }
 
-/// `POST /api/auth/logout` with the token as Bearer; errors are ignored (the
-/// session ends locally either way).
-pub async fn logout(token: &str) {
-    let request = Request::post(LOGOUT_PATH).header("Authorization", &format!("Bearer {token}"));
-    let _ = request.send().await;
+/// `POST /api/auth/logout` with the token as Bearer and a JSON body (the
+/// contract's cookie rule); errors are ignored (the session ends locally
+/// either way).
+pub async fn logout(token: &Secret) {
+    let request = Request::post(LOGOUT_PATH)
+        .header("Authorization", &format!("Bearer {}", token.expose()))
+        .json(&serde_json::json!({}));
+    if let Ok(request) = request {
+        let _ = request.send().await;
+    }
 }
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-fn token_key() -> String {
-    ConnectionOptions::default().storage_key
-}
-
-/// The stored access token, if signed in.
-pub fn stored_token() -> Option<String> {
-    local_storage()?
-        .get_item(&token_key())
-        .ok()
-        .flatten()
-        .filter(|t| !t.is_empty())
-}
-
-/// Forgets the session: the token and the user name.
-pub fn clear_session() {
+/// Forgets who signed in (the token itself is the manager's: `sign_out`).
+pub fn forget_username() {
     if let Some(storage) = local_storage() {
-        let _ = storage.remove_item(&token_key());
         let _ = storage.remove_item(USERNAME_KEY);
     }
 }

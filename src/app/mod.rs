@@ -30,8 +30,10 @@ pub fn App() -> impl IntoView {
 fn Shell() -> impl IntoView {
     // Without a stored token there is nothing to connect with: connecting
     // would only report `missing_token` and bounce to /login.
-    let options = ConnectionOptions::default().connect_on_mount(api::stored_token().is_some());
-    let conn = provide_connection_manager(options);
+    let conn = provide_connection_manager(ConnectionOptions::default().connect_on_mount(false));
+    if conn.token().is_some() {
+        Effect::new(move |_| conn.connect());
+    }
     store::provide_store(conn);
     view! {
         <Routes fallback=pages::NotFound>

@@ -10,16 +10,23 @@
 
 mod refresh;
 mod socket;
-pub mod storage;
+mod storage;
+mod url;
+
+pub use url::{UrlError, resolve_socket_url};
 
 use crate::events::{EventKind, Subscribers};
+use crate::token::{TokenRefresh, TokenStorage};
+use futures::future::LocalBoxFuture;
 use gloo_events::EventListener;
 use gloo_timers::callback::Timeout;
 use leptos::prelude::{ArcRwSignal, Set, WithUntracked};
 use socket::{Socket, SocketEvent};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use tether_core::{Connection, Effect, Event, Input, MessageId, Millis, SendError, Snapshot};
+use tether_core::{
+    Connection, Detail, Effect, Event, Input, MessageId, Millis, SendError, Snapshot, StopReason,
+};
 use tether_protocol::Secret;
 use wasm_bindgen::JsValue;
 
@@ -31,9 +38,10 @@ pub(crate) fn now() -> Millis {
 
 /// What the driver needs beyond the core's configuration.
 pub(crate) struct Settings {
-    pub storage_key: String,
-    pub refresh_url: Option<String>,
+    pub storage: TokenStorage,
+    pub refresh: TokenRefresh,
     pub navigate: Option<crate::options::Navigate>,
+    pub protocols: Vec<String>,
 }
 
 #[derive(Default)]
@@ -96,9 +104,9 @@ impl Driver {
         })
     }
 
-    /// Installs the window and document listeners and hands the stored token
-    /// to the core.
-    pub(crate) fn start(&self) {
+    /// Installs the window and document listeners. (They change nothing the
+    /// page renders until the stored token is loaded.)
+    pub(crate) fn listen(&self) {
         let Some(window) = web_sys::window() else {
             return;
         };
@@ -118,13 +126,10 @@ impl Driver {
             listen(&window, "offline", |d, _| d.dispatch(Input::Offline)),
             listen(&window, "pageshow", |d, _| d.dispatch(Input::Visible)),
             listen(&window, "pagehide", |d, _| d.dispatch(Input::Hidden)),
-            // Another tab signed in again: use its token from now on.
+            // Another tab signed in or out: follow it at once.
             listen(&window, "storage", |d, e| {
-                if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e)
-                    && e.key().as_deref() == Some(d.settings.storage_key.as_str())
-                    && let Some(token) = e.new_value().filter(|t| !t.is_empty())
-                {
-                    d.set_stored_token(Secret::new(token));
+                if let Some(e) = wasm_bindgen::JsCast::dyn_ref::<web_sys::StorageEvent>(e) {
+                    d.on_storage(e);
                 }
             }),
         ];
@@ -141,12 +146,42 @@ impl Driver {
             }));
         }
         self.io.borrow_mut().listeners = listeners;
-        self.reload_token();
+    }
+
+    /// Another tab changed the stored token: a new token is used at once
+    /// (and reconnects a session that had ended); a removed one signs this
+    /// tab out too.
+    fn on_storage(&self, event: &web_sys::StorageEvent) {
+        match storage::change(&self.settings.storage, event) {
+            Some(storage::Change::Token(token)) => {
+                if self.token.borrow().as_ref() == Some(&token) {
+                    return;
+                }
+                self.set_stored_token(token);
+                let ended = matches!(
+                    self.machine.borrow().snapshot().detail,
+                    Detail::Stopped(StopReason::SignedOut | StopReason::AuthFailed(_))
+                );
+                if ended {
+                    self.dispatch(Input::Connect);
+                }
+            }
+            Some(storage::Change::Removed) if self.machine.borrow().snapshot().signed_in => {
+                self.dispatch(Input::SignOut);
+            }
+            Some(storage::Change::Removed) | None => {}
+        }
+    }
+
+    /// The token the core holds (as last given or stored), else the stored one.
+    pub(crate) fn token(&self) -> Option<Secret> {
+        let held = self.token.borrow().clone();
+        held.or_else(|| storage::load_token(&self.settings.storage))
     }
 
     /// Gives the core the stored token if it is not the one it already has.
-    fn reload_token(&self) {
-        if let Some(stored) = storage::load_token(&self.settings.storage_key)
+    pub(crate) fn reload_token(&self) {
+        if let Some(stored) = storage::load_token(&self.settings.storage)
             && self.token.borrow().as_ref() != Some(&stored)
         {
             self.set_stored_token(stored);
@@ -183,10 +218,6 @@ impl Driver {
     /// The published state, for a provider to wrap in its own `RwSignal`.
     pub(crate) fn state(&self) -> ArcRwSignal<Snapshot> {
         self.state.clone()
-    }
-
-    pub(crate) fn storage_key(&self) -> &str {
-        &self.settings.storage_key
     }
 
     pub(crate) fn is_destroyed(&self) -> bool {
@@ -302,7 +333,8 @@ impl Driver {
                     io.socket_generation
                 };
                 let this = self.this.clone();
-                let socket = Socket::open(url.expose(), move |event| {
+                let protocols = &self.settings.protocols;
+                let socket = Socket::open(url.expose(), protocols, move |event| {
                     if let Some(driver) = this.upgrade() {
                         driver.on_socket(generation, event);
                     }
@@ -320,26 +352,43 @@ impl Driver {
                 }
             }
             Effect::RefreshToken => {
+                let refresh: LocalBoxFuture<'static, _> = match &self.settings.refresh {
+                    TokenRefresh::Url(url) => {
+                        let url = url.clone();
+                        Box::pin(async move { refresh::refresh(&url).await })
+                    }
+                    TokenRefresh::Custom(refresh) => refresh(),
+                    TokenRefresh::Off => {
+                        self.inputs.borrow_mut().push(Input::RefreshFailed {
+                            failure: tether_core::RefreshFailure::Transient,
+                            message: "token refresh is off".into(),
+                        });
+                        return;
+                    }
+                };
                 let this = self.this.clone();
-                match self.settings.refresh_url.clone() {
-                    Some(url) => wasm_bindgen_futures::spawn_local(async move {
-                        let input = refresh::refresh(&url).await;
-                        if let Some(driver) = this.upgrade() {
-                            driver.dispatch(input);
-                        }
-                    }),
-                    None => self.inputs.borrow_mut().push(Input::RefreshFailed {
-                        failure: tether_core::RefreshFailure::Transient,
-                        message: "token refresh is not configured".into(),
-                    }),
-                }
+                wasm_bindgen_futures::spawn_local(async move {
+                    let input = match refresh.await {
+                        Ok(fresh) => Input::TokenRefreshed {
+                            token: fresh.token,
+                            expires_in: fresh.expires_in,
+                        },
+                        Err(error) => Input::RefreshFailed {
+                            failure: error.failure,
+                            message: error.message,
+                        },
+                    };
+                    if let Some(driver) = this.upgrade() {
+                        driver.dispatch(input);
+                    }
+                });
             }
             Effect::StoreToken(token) => {
-                storage::store_token(&self.settings.storage_key, &token);
+                storage::store_token(&self.settings.storage, &token);
                 *self.token.borrow_mut() = Some(token);
             }
             Effect::ClearToken => {
-                storage::clear_token(&self.settings.storage_key);
+                storage::clear_token(&self.settings.storage);
                 *self.token.borrow_mut() = None;
             }
             Effect::Navigate(route) => match &self.settings.navigate {

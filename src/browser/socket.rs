@@ -1,8 +1,8 @@
 //! The one WebSocket: every callback forwards a [`SocketEvent`] into the
 //! driver, and dropping the [`Socket`] removes the callbacks and closes it.
 
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 /// Everything a socket can tell the driver, in one enum.
@@ -41,9 +41,16 @@ impl Socket {
     /// backs off instead of the app crashing.
     pub(crate) fn open(
         url: &str,
+        protocols: &[String],
         on_event: impl Fn(SocketEvent) + Clone + 'static,
     ) -> Option<Self> {
-        let ws = match WebSocket::new(url) {
+        let ws = if protocols.is_empty() {
+            WebSocket::new(url)
+        } else {
+            let list: js_sys::Array = protocols.iter().map(|p| JsValue::from_str(p)).collect();
+            WebSocket::new_with_str_sequence(url, &list)
+        };
+        let ws = match ws {
             Ok(ws) => ws,
             Err(_) => {
                 on_event(SocketEvent::Close {

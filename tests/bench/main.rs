@@ -115,7 +115,7 @@ fn storage() -> web_sys::Storage {
 fn options(key: &str) -> ConnectionOptions {
     ConnectionOptions::default()
         .url(ws_url())
-        .refresh_url(Some(format!("{SERVER}/api/auth/refresh")))
+        .refresh_url(format!("{SERVER}/api/auth/refresh"))
         .storage_key(key)
         .navigate(|_| {})
         .connect_on_mount(false)

@@ -113,7 +113,7 @@ pub fn options(storage_key: &str, navigations: &Rc<RefCell<Vec<String>>>) -> Con
     let seen = navigations.clone();
     ConnectionOptions::default()
         .url(ws_url())
-        .refresh_url(Some(format!("{SERVER}/api/auth/refresh")))
+        .refresh_url(format!("{SERVER}/api/auth/refresh"))
         .storage_key(storage_key)
         .navigate(move |route| seen.borrow_mut().push(route.to_owned()))
 }
@@ -124,6 +124,9 @@ impl Fixture {
         token: Option<&Secret>,
         tweak: impl FnOnce(ConnectionOptions) -> ConnectionOptions,
     ) -> Self {
+        // Providers start (stored token, connect) in an effect; the tests
+        // run without `mount`, which would set up leptos's executor.
+        let _ = any_spawner::Executor::init_wasm_bindgen();
         let storage_key = format!("tether.test.{}", (js_sys::Math::random() * 1e12) as u64);
         let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
         if let Some(token) = token {

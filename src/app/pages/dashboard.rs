@@ -12,10 +12,10 @@ use leptos_router::hooks::use_navigate;
 /// `/`: the live dashboard. Not signed in: on to the login page.
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    if api::stored_token().is_none() {
+    let conn = use_connection_manager();
+    if conn.token().is_none() {
         return view! { <Redirect path="/login" options=replace()/> }.into_any();
     }
-    let conn = use_connection_manager();
     let store = use_store();
     let navigate = use_navigate();
     let signing_out = RwSignal::new(false);
@@ -27,14 +27,15 @@ pub fn Dashboard() -> impl IntoView {
         signing_out.set(true);
         let navigate = navigate.clone();
         spawn_local(async move {
-            let token = api::stored_token();
-            // Close our socket first, so the revocation that follows is not
-            // reported as an authentication failure.
-            conn.disconnect();
+            let token = conn.token();
+            // Sign out here first (socket closed, token gone), so the
+            // revocation that follows is not reported as an authentication
+            // failure.
+            conn.sign_out();
             if let Some(token) = token {
                 api::logout(&token).await;
             }
-            api::clear_session();
+            api::forget_username();
             store.clear();
             navigate("/login", NavigateOptions::default());
         });

@@ -10,10 +10,10 @@ use std::time::Duration;
 /// `/login`: the sign-in form. Already signed in: on to the dashboard.
 #[component]
 pub fn Login() -> impl IntoView {
-    if api::stored_token().is_some() {
+    let conn = use_connection_manager();
+    if conn.token().is_some() {
         return view! { <Redirect path="/" options=replace()/> }.into_any();
     }
-    let conn = use_connection_manager();
     let navigate = use_navigate();
     let username = RwSignal::new(api::stored_username().unwrap_or_default());
     let password = RwSignal::new(String::new());
