@@ -414,3 +414,222 @@ proptest! {
         prop_assert!(!debug.contains(&token));
     }
 }
+
+/// What happens to the connection and the feed in the delivery property.
+#[derive(Debug, Clone)]
+enum Step {
+    /// The server publishes this many notifications for the user.
+    Publish(u8),
+    /// The server sends the last few notifications again (a duplicate).
+    Redeliver(u8),
+    /// The socket dies (1006).
+    Drop,
+    /// The browser goes offline; the next `Online` (or the end) ends it.
+    Offline,
+    Online,
+    /// The app disconnects and connects again.
+    Reconnect,
+    Wait(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (1u8..4).prop_map(Step::Publish),
+        1 => (1u8..4).prop_map(Step::Redeliver),
+        2 => Just(Step::Drop),
+        1 => Just(Step::Offline),
+        1 => Just(Step::Online),
+        1 => Just(Step::Reconnect),
+        2 => prop_oneof![0u64..2_000, 0u64..60_000].prop_map(Step::Wait),
+    ]
+}
+
+/// The socket as a model server sees it.
+#[derive(Debug, PartialEq)]
+enum ServerSocket {
+    None,
+    Opening,
+    Open { authed: bool },
+}
+
+/// A machine wired to a model server that keeps the user's whole feed and
+/// answers as the contract says: `auth` with `last_seq = n` replays every
+/// notification after `n`, live ones follow while authenticated, pings are
+/// answered at once.
+struct Feed {
+    conn: Connection,
+    now: Millis,
+    /// Notifications 1..=published exist.
+    published: u64,
+    socket: ServerSocket,
+    /// Seqs the app received, in order.
+    delivered: Vec<u64>,
+}
+
+impl Feed {
+    fn new(seed: u64) -> Self {
+        let mut feed = Self {
+            conn: Connection::new(Config {
+                seed,
+                ..Config::default()
+            }),
+            now: 1_000,
+            published: 0,
+            socket: ServerSocket::None,
+            delivered: Vec::new(),
+        };
+        feed.input(Input::SetToken {
+            token: "tok".into(),
+            expires_in: None,
+        });
+        feed.input(Input::Connect);
+        feed
+    }
+
+    fn input(&mut self, input: Input) {
+        self.conn.handle(self.now, input);
+        self.pump();
+    }
+
+    /// Executes effects and answers frames until the machine is quiet.
+    fn pump(&mut self) {
+        let mut replies = Vec::new();
+        loop {
+            while let Some(effect) = self.conn.poll_effect() {
+                match effect {
+                    Effect::OpenSocket { .. } => self.socket = ServerSocket::Opening,
+                    Effect::CloseSocket { .. } => self.socket = ServerSocket::None,
+                    Effect::SendFrame(text) => replies.extend(self.answer(&text)),
+                    Effect::Emit(Event::Notification(n)) => self.delivered.push(n.seq),
+                    _ => {}
+                }
+            }
+            if self.socket == ServerSocket::Opening {
+                self.socket = ServerSocket::Open { authed: false };
+                self.conn.handle(self.now, Input::Opened);
+            } else if !replies.is_empty() {
+                for reply in std::mem::take(&mut replies) {
+                    self.conn.handle(self.now, Input::Frame(reply));
+                }
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// The model server's answers to one client frame.
+    fn answer(&mut self, text: &str) -> Vec<String> {
+        let frame: serde_json::Value = serde_json::from_str(text).unwrap();
+        match frame["type"].as_str().unwrap() {
+            "auth" => {
+                let last_seq = &frame["payload"]["last_seq"];
+                let expected = self.delivered.last().copied();
+                assert_eq!(
+                    last_seq.as_u64(),
+                    expected,
+                    "auth must resume after the last notification delivered ({text})"
+                );
+                self.socket = ServerSocket::Open { authed: true };
+                let after = last_seq.as_u64();
+                let mut out = vec![auth_success(3_600)];
+                if let Some(after) = after {
+                    out.extend((after + 1..=self.published).map(notification));
+                }
+                out
+            }
+            "ping" => vec![pong(frame["payload"]["seq"].as_u64().unwrap())],
+            _ => Vec::new(),
+        }
+    }
+
+    fn authed(&self) -> bool {
+        self.socket == (ServerSocket::Open { authed: true })
+    }
+
+    fn apply(&mut self, step: Step) {
+        match step {
+            Step::Publish(k) => {
+                for _ in 0..k {
+                    self.published += 1;
+                    if self.authed() {
+                        self.input(Input::Frame(notification(self.published)));
+                    }
+                }
+            }
+            Step::Redeliver(k) => {
+                if self.authed() {
+                    let from = self.published.saturating_sub(u64::from(k)) + 1;
+                    for seq in from..=self.published {
+                        self.input(Input::Frame(notification(seq)));
+                    }
+                }
+            }
+            Step::Drop => {
+                if self.socket != ServerSocket::None {
+                    self.socket = ServerSocket::None;
+                    self.input(closed(1006));
+                }
+            }
+            Step::Offline => self.input(Input::Offline),
+            Step::Online => self.input(Input::Online),
+            Step::Reconnect => {
+                self.input(Input::Disconnect);
+                self.input(closed(1000));
+                self.socket = ServerSocket::None;
+                self.input(Input::Connect);
+            }
+            Step::Wait(ms) => self.run_until(self.now + ms),
+        }
+    }
+
+    fn run_until(&mut self, t: Millis) {
+        for _ in 0..10_000 {
+            match self.conn.deadline() {
+                Some(d) if d <= t => {
+                    self.now = self.now.max(d);
+                    self.input(Input::Tick);
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(t);
+        self.input(Input::Tick);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Every notification the server publishes reaches the app exactly
+    /// once and in order, whatever happens to the connection in between:
+    /// each `auth` resumes after the last one delivered, the server
+    /// replays the rest, and duplicates are dropped.
+    #[test]
+    fn every_notification_is_delivered_once_across_reconnects(
+        seed in any::<u64>(),
+        steps in prop::collection::vec(step(), 0..40),
+    ) {
+        let mut feed = Feed::new(seed);
+        prop_assert!(feed.authed(), "connected at the start");
+        // One live notification first: a client that has received none
+        // resumes with `last_seq: null`, which replays nothing.
+        feed.apply(Step::Publish(1));
+        prop_assert_eq!(&feed.delivered, &[1]);
+        for step in steps {
+            feed.apply(step);
+        }
+        // Back online and connected, then everything is there.
+        feed.input(Input::Online);
+        feed.input(Input::Connect);
+        for _ in 0..100 {
+            if feed.authed() && feed.conn.state() == tether_core::ConnectionState::Connected {
+                break;
+            }
+            let next = feed.conn.deadline().unwrap_or(feed.now + 1_000);
+            feed.run_until(next);
+        }
+        prop_assert_eq!(feed.conn.state(), tether_core::ConnectionState::Connected);
+        let expected: Vec<u64> = (1..=feed.published).collect();
+        prop_assert_eq!(&feed.delivered, &expected);
+    }
+}

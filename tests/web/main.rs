@@ -4,15 +4,17 @@
 
 mod library;
 mod slow_consumer;
+mod spy;
 mod support;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use leptos::prelude::*;
 use serde_json::json;
+use spy::SendSpy;
 use std::time::Duration;
 use support::*;
 use tether::prelude::*;
-use tether::{Detail, Secret, StopReason};
+use tether::{CloseInfo, ConnectionError, Detail, Secret, StopReason};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_test::*;
@@ -158,19 +160,28 @@ async fn reconnects_after_the_server_drops_the_socket() {
     assert_eq!(f.snapshot().attempt(), 0);
 }
 
+/// Pongs withheld: the manager leaves CONNECTED because of the keepalive
+/// timeout (4 s, the default) and closes with 4000 "Keepalive timeout",
+/// then reconnects. How soon is the core's to pin (on a virtual clock,
+/// `a_dead_link_is_noticed_within_ten_seconds...`); the bounds here only
+/// keep a broken build from hanging.
 #[wasm_bindgen_test]
 async fn dead_link_is_noticed_and_recovered() {
     let user = sign_up("deadlink").await;
     let token = log_in(&user).await.access_token;
     let mut f = Fixture::start(Some(&token), |o| o);
     f.connected().await;
+    // Longer than ping interval + pong timeout (5 + 4 s), so a ping falls
+    // inside the window even when the browser fires its timer late.
     admin(
         "withhold-pongs",
-        json!({"username": user.name, "seconds": 9}),
+        json!({"username": user.name, "seconds": 12}),
     )
     .await;
-    // Default keepalive: a dead link is noticed within 10 s.
-    f.wait_for("leaving CONNECTED", Duration::from_secs(10), |e| {
+    // Everything from here to leaving CONNECTED.
+    let seen = std::cell::RefCell::new(Vec::new());
+    f.wait_for("leaving CONNECTED", Duration::from_secs(60), |e| {
+        seen.borrow_mut().push(e.clone());
         matches!(
             e,
             Event::StateChanged {
@@ -180,7 +191,43 @@ async fn dead_link_is_noticed_and_recovered() {
         )
     })
     .await;
-    f.wait_for("Connected again", Duration::from_secs(30), |e| {
+    let seen = seen.into_inner();
+    let errors: Vec<&ConnectionError> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Error(error) => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [&ConnectionError::KeepaliveTimeout {
+            after: Duration::from_secs(4)
+        }],
+        "left CONNECTED for another reason: {seen:?}"
+    );
+    assert!(
+        seen.contains(&Event::Disconnected {
+            code: 4000,
+            reason: "Keepalive timeout".into()
+        }),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&Event::StateChanged {
+            from: ConnectionState::Connected,
+            to: ConnectionState::Disconnected
+        })
+    );
+    assert_eq!(
+        f.snapshot().last_close,
+        Some(CloseInfo {
+            code: 4000,
+            reason: "Keepalive timeout".into()
+        })
+    );
+    f.wait_for("Connected again", Duration::from_secs(60), |e| {
         matches!(e, Event::Connected { .. })
     })
     .await;
@@ -205,30 +252,30 @@ async fn offline_closes_and_online_reconnects_at_once() {
     f.connected().await;
 }
 
+/// Messages sent while the network is down are queued, sent once each after
+/// the connection is back (counted on the client: the server would hide a
+/// resend by de-duplicating), acked once each in order, and reach the
+/// server as sent.
 #[wasm_bindgen_test]
 async fn messages_sent_while_disconnected_are_delivered_once() {
     let user = sign_up("outbox").await;
     let token = log_in(&user).await.access_token;
     let mut f = Fixture::start(Some(&token), |o| o);
     f.connected().await;
-    f.conn.disconnect();
-    f.wait_for("DISCONNECTED", Duration::from_secs(5), |e| {
-        matches!(
-            e,
-            Event::StateChanged {
-                to: ConnectionState::Disconnected,
-                ..
-            }
-        )
-    })
-    .await;
+    fire_window_event("offline");
+    assert!(matches!(
+        f.snapshot().detail,
+        Detail::Stopped(StopReason::Offline)
+    ));
+    let spy = SendSpy::install();
     let ids: Vec<_> = (0..3)
         .map(|n| f.conn.send(&json!({"n": n})).expect("queued"))
         .collect();
     assert_eq!(f.snapshot().pending, 3);
-    f.conn.connect();
+    assert!(spy.frames().is_empty(), "nothing sent while offline");
+    fire_window_event("online");
     let mut acked = Vec::new();
-    while acked.len() < 3 {
+    while f.snapshot().pending > 0 || acked.len() < ids.len() {
         if let Event::Ack { id } = f
             .wait_for("Ack", Duration::from_secs(10), |e| {
                 matches!(e, Event::Ack { .. })
@@ -237,17 +284,78 @@ async fn messages_sent_while_disconnected_are_delivered_once() {
         {
             acked.push(id);
         }
+        assert!(
+            acked.len() <= ids.len(),
+            "more acks than messages: {acked:?}"
+        );
     }
     assert_eq!(acked, ids, "acked once each, in order");
-    assert_eq!(f.snapshot().pending, 0);
+    // One round trip more: a late duplicate ack would be an event by now.
+    let id = f.conn.send(&json!("marker")).unwrap();
+    let event = f
+        .wait_for("Ack", Duration::from_secs(10), |e| {
+            matches!(e, Event::Ack { .. })
+        })
+        .await;
+    assert_eq!(
+        event,
+        Event::Ack { id },
+        "no duplicate ack before the marker's"
+    );
+    // What the client sent: each queued message once, on the new socket.
+    let sent = spy.frames_of("send");
+    let sent_ids: Vec<&str> = sent
+        .iter()
+        .map(|(_, f)| f["payload"]["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    assert_eq!(&sent_ids[..3], expected.as_slice(), "{sent:?}");
+    assert_eq!(sent_ids.len(), 4, "each message sent once: {sent:?}");
+    let bodies: Vec<serde_json::Value> = sent[..3]
+        .iter()
+        .map(|(_, f)| f["payload"]["body"].clone())
+        .collect();
+    assert_eq!(bodies, [json!({"n": 0}), json!({"n": 1}), json!({"n": 2})]);
     let received = get_json(&format!("/api/admin/received?user={}", user.name)).await;
-    assert_eq!(received["count"], 3, "{received}");
+    assert_eq!(received["count"], 4, "{received}");
+    let applied: Vec<serde_json::Value> = received["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["body"].clone())
+        .collect();
+    assert_eq!(
+        applied,
+        [
+            json!({"n": 0}),
+            json!({"n": 1}),
+            json!({"n": 2}),
+            json!("marker")
+        ]
+    );
+}
+
+/// Waits (yielding to the event loop) until each of `root`'s 20 spans
+/// reads `text`.
+async fn all_read(root: &web_sys::Element, text: &str) {
+    let expected = text.repeat(20);
+    for _ in 0..200 {
+        if root.child_element_count() == 20 && root.text_content().as_deref() == Some(&expected) {
+            return;
+        }
+        gloo_timers::future::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "not every component reads {text}: {:?}",
+        root.text_content()
+    );
 }
 
 #[wasm_bindgen_test]
 async fn twenty_components_and_two_providers_share_one_socket() {
     let user = sign_up("shared").await;
     let token = log_in(&user).await.access_token;
+    let spy = SendSpy::install();
     let mut f = Fixture::start(Some(&token), |o| o);
     // A second provider elsewhere on the page joins the same connection.
     let second_owner = Owner::new();
@@ -268,15 +376,48 @@ async fn twenty_components_and_two_providers_share_one_socket() {
                 .collect_view()
         })
     });
+    all_read(&root, "CONNECTING").await;
     f.connected().await;
+    all_read(&root, "CONNECTED").await;
     assert_eq!(second.state().get_untracked(), ConnectionState::Connected);
-    assert_eq!(root.child_element_count(), 20);
     assert_eq!(server_sockets(&user).await, 1);
+    // A state change reaches all twenty, through either provider.
+    second.disconnect();
+    all_read(&root, "DISCONNECTED").await;
+    conn.connect();
+    f.connected().await;
+    all_read(&root, "CONNECTED").await;
+    assert_eq!(server_sockets(&user).await, 1);
+    // Over the whole test, one socket at a time authenticated: the first,
+    // then (after the disconnect) the second, never two for one connect.
+    let auth_sockets: Vec<u64> = spy.frames_of("auth").iter().map(|(s, _)| *s).collect();
+    assert_eq!(auth_sockets.len(), 2, "{auth_sockets:?}");
+    assert_ne!(auth_sockets[0], auth_sockets[1]);
     drop(handle);
     second_owner.cleanup();
     root.remove();
 }
 
+/// Waits (yielding to the event loop) until the server holds `n`
+/// authenticated sockets of `user`.
+async fn server_sockets_become(user: &User, n: usize) {
+    for _ in 0..200 {
+        if server_sockets(user).await == n {
+            return;
+        }
+        gloo_timers::future::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the server still has {} sockets of {}, not {n}",
+        server_sockets(user).await,
+        user.name
+    );
+}
+
+/// After `destroy`, no callback of the manager runs again: not the socket's
+/// late `close`, not a keepalive timer, not the window listeners. The test
+/// yields to the event loop for longer than a ping interval (5 s) after
+/// the socket is gone on the server, so such callbacks would have run.
 #[wasm_bindgen_test]
 async fn nothing_fires_after_destroy() {
     let user = sign_up("destroy").await;
@@ -295,14 +436,24 @@ async fn nothing_fires_after_destroy() {
         }
     });
     f.conn.destroy();
-    // Destroying reports what was still pending, and then nothing else fires.
-    // (The ack cannot have arrived: nothing yielded to the event loop since `send`.)
+    // Destroying reports what was still pending (the ack cannot have
+    // arrived: nothing yielded to the event loop since `send`)...
     assert_eq!(*failed.borrow(), vec![queued]);
+    while let Some(Some(_)) = f.events.next().now_or_never() {} // ...and what destroy itself emitted
     calls.set(0);
+    let spy = SendSpy::install();
+    // ...and then nothing else fires, whatever happens next.
+    server_sockets_become(&user, 0).await;
     fire_window_event("offline");
     fire_window_event("online");
     fire_window_event("pageshow");
-    assert_eq!(calls.get(), 0);
+    gloo_timers::future::sleep(Duration::from_millis(6_000)).await;
+    assert_eq!(calls.get(), 0, "a callback ran after destroy");
+    if let Some(Some(event)) = f.events.next().now_or_never() {
+        panic!("an event after destroy: {event:?}");
+    }
+    assert_eq!(spy.frames(), [], "a frame was sent after destroy");
+    assert_eq!(server_sockets(&user).await, 0, "`online` reconnected");
     assert!(matches!(f.conn.send(&json!(1)), Err(SendError::Destroyed)));
 }
 
@@ -354,16 +505,37 @@ fn wasm_memory_bytes() -> u32 {
         .byte_length()
 }
 
-/// 1,000 full cycles (provide, connect, authenticate, destroy) leave the
-/// wasm heap where it was after warm-up: no leaked closures, listeners,
-/// timers or drivers.
+/// The test binary's allocator counts what is live on the wasm heap.
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// Bytes allocated on the wasm heap and not freed yet.
+fn live_heap_bytes() -> i64 {
+    let s = HEAP.stats();
+    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+}
+
+/// 1,000 full cycles (provide, connect, authenticate, destroy) leave wasm
+/// memory within a page of where it was after warm-up, and every socket closed on the
+/// server. The heap's live bytes (the allocator's count, so a leak of a
+/// byte a cycle shows, where wasm memory only grows by 64 KiB pages) are
+/// logged, not asserted: on this build they grow by about 720 B a cycle
+/// (about 170 B a cycle for provide + destroy without connecting), a leak
+/// reported to the lead; `LIVE_HEAP_BOUND` is what the test should assert
+/// once it is fixed. (The JS heap is measured by `scripts/bench`, which
+/// runs Chromium with a `gc()` to call.)
 #[wasm_bindgen_test]
 async fn a_thousand_connect_destroy_cycles_do_not_grow_memory() {
-    const BOUND: u32 = 64 * 1024; // one wasm page; measured: 0 B
+    /// Growth over the 1,000 cycles after warm-up that would be flat: under
+    /// a byte a cycle.
+    const LIVE_HEAP_BOUND: i64 = 1_000;
     let user = sign_up("leak").await;
     let token = log_in(&user).await.access_token;
-    // Like an app, each cycle starts from the newest stored token (the
-    // server's 30 s tokens get refreshed along the way).
+    // Like an app, each cycle starts from the newest stored token. A cycle
+    // is too short for the manager to refresh the server's 30 s tokens, so
+    // the test logs in again every 100 cycles (a few seconds). The heap is
+    // counted once the server holds none of the user's sockets, so no
+    // cycle's cleanup is still running then.
     let token = std::cell::RefCell::new(token);
     let cycle = || async {
         let mut f = Fixture::start(Some(&token.borrow()), |o| o);
@@ -374,27 +546,49 @@ async fn a_thousand_connect_destroy_cycles_do_not_grow_memory() {
     for _ in 0..50 {
         cycle().await;
     }
-    let warm = wasm_memory_bytes();
+    *token.borrow_mut() = log_in(&user).await.access_token; // as in the loop
+    server_sockets_become(&user, 0).await;
+    let (warm, warm_pages) = (live_heap_bytes(), wasm_memory_bytes());
     let started = js_sys::Date::now();
     for n in 0..1000 {
+        if n % 100 == 0 {
+            *token.borrow_mut() = log_in(&user).await.access_token;
+        }
         cycle().await;
         if n % 100 == 99 {
-            let (ms, bytes) = (js_sys::Date::now() - started, wasm_memory_bytes());
+            let ms = js_sys::Date::now() - started;
             web_sys::console::log_1(
-                &format!("{} cycles in {ms} ms, wasm memory {bytes} B", n + 1).into(),
+                &format!(
+                    "{} cycles in {ms} ms: live heap {} B, wasm memory {} B",
+                    n + 1,
+                    live_heap_bytes(),
+                    wasm_memory_bytes()
+                )
+                .into(),
             );
         }
     }
-    let after = wasm_memory_bytes();
+    server_sockets_become(&user, 0).await; // every socket was closed
+    let (after, after_pages) = (live_heap_bytes(), wasm_memory_bytes());
     web_sys::console::log_1(
-        &format!("wasm memory after warm-up {warm} B, after 1,000 cycles {after} B").into(),
+        &format!(
+            "after warm-up / after 1,000 cycles: live heap {warm} / {after} B, wasm memory {warm_pages} / {after_pages} B"
+        )
+        .into(),
     );
+    if after - warm > LIVE_HEAP_BOUND {
+        web_sys::console::log_1(
+            &format!(
+                "KNOWN LEAK: the live heap grew by {} B over 1,000 cycles (flat would be under {LIVE_HEAP_BOUND} B)",
+                after - warm
+            )
+            .into(),
+        );
+    }
     assert!(
-        after.saturating_sub(warm) <= BOUND,
-        "wasm memory grew by {} B over 1,000 cycles (bound {BOUND} B)",
-        after - warm
+        after_pages.saturating_sub(warm_pages) <= 64 * 1024,
+        "wasm memory grew by more than a page: {warm_pages} -> {after_pages} B"
     );
-    assert_eq!(server_sockets(&user).await, 0, "every socket was closed");
 }
 
 /// Malformed frames, unknown types and oversized frames from the server

@@ -31,7 +31,7 @@ fn pings_every_interval_and_measures_rtt() {
 }
 
 #[test]
-fn a_dead_link_is_noticed_within_ten_seconds_and_reconnected_at_once() {
+fn a_dead_link_is_noticed_within_ten_seconds_and_reconnected_after_the_first_backoff() {
     let mut h = Harness::with_token();
     h.online();
     let t0 = h.now;
@@ -41,8 +41,15 @@ fn a_dead_link_is_noticed_within_ten_seconds_and_reconnected_at_once() {
         .position(|e| matches!(e, Effect::CloseSocket { code: 4000, .. }))
         .expect("closed");
     assert_eq!(h.conn.state(), ConnectionState::Disconnected);
-    // A reconnect is scheduled right away, without waiting for Closed.
-    assert_eq!(scheduled(&fx[close_at..]).len(), 1);
+    // A reconnect is scheduled right away, without waiting for Closed,
+    // after the first backoff delay only...
+    let after_close = scheduled(&fx[close_at..]);
+    assert_eq!(after_close.len(), 1);
+    let (attempt, delay, at) = after_close[0];
+    assert_eq!(attempt, 1);
+    assert!(delay <= tether_core::Backoff::default().cap(1), "{delay:?}");
+    // ...and then a new socket opens, though the dead one never reported
+    // its close.
     assert!(errors(&fx).contains(&ConnectionError::KeepaliveTimeout {
         after: Duration::from_secs(4)
     }));
@@ -50,6 +57,9 @@ fn a_dead_link_is_noticed_within_ten_seconds_and_reconnected_at_once() {
         code: 4000,
         reason: "Keepalive timeout".into()
     }));
+    let fx = h.tick_at(at);
+    assert_eq!(opens(&fx), ["/api/ws/notification?token=tok"]);
+    assert_eq!(h.conn.state(), ConnectionState::Connecting);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod keepalive;
 mod lifecycle;
 mod nack;
 mod outbox;
+mod pinned;
 mod reconnect;
 mod refresh;
 mod sign_out;

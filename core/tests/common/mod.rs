@@ -7,6 +7,10 @@ use tether_core::{
     Config, Connection, ConnectionState, Effect, Event, Input, MessageId, Millis, Secret,
 };
 
+/// The most timer firings [`Harness::run_until`] allows: far more than any
+/// test's span needs (a ping every 5 s is 720 firings an hour).
+pub const MAX_TIMER_FIRINGS: usize = 10_000;
+
 pub const USER: &str = "2f0c1e9a-0000-4000-8000-000000000001";
 
 /// A connection on a virtual clock.
@@ -59,12 +63,22 @@ impl Harness {
     }
 
     /// Fires the armed timer as a well-behaved driver would, until `t`.
+    /// Panics after [`MAX_TIMER_FIRINGS`] firings: a machine whose deadline
+    /// never moves past `t` (a lost timeout, a deadline in the past) fails
+    /// the test instead of running it forever.
     pub fn run_until(&mut self, t: Millis) -> Vec<Effect> {
         let mut all = Vec::new();
+        let mut fired = 0;
         while let Some(d) = self.conn.deadline() {
             if d > t {
                 break;
             }
+            fired += 1;
+            assert!(
+                fired <= MAX_TIMER_FIRINGS,
+                "the timer fired {MAX_TIMER_FIRINGS} times before {t} and is due again at {d} (now {})",
+                self.now
+            );
             self.now = self.now.max(d);
             all.extend(self.input(Input::Tick));
         }

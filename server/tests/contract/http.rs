@@ -153,6 +153,7 @@ async fn admin_routes_are_404_without_dev() {
         "/api/admin/notify",
         "/api/admin/flood",
         "/api/admin/close",
+        "/api/admin/raw",
     ] {
         let response = server.post_json(path, serde_json::json!({})).await;
         assert_eq!(response.status(), 404, "{path}");

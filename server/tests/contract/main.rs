@@ -7,3 +7,4 @@ mod hardening;
 mod http;
 mod socket_auth;
 mod socket_frames;
+mod untested;

@@ -2,6 +2,7 @@ use crate::common::*;
 use std::time::Duration;
 use tether_protocol::time::parse_rfc3339;
 use tether_protocol::{AuthErrorCode, ServerMessage};
+use tether_server::tokens::{Claims, TokenKey};
 use tether_server::{AllowedOrigins, Config, OriginPattern};
 
 #[tokio::test]
@@ -127,15 +128,19 @@ async fn frames_before_auth_are_not_authenticated() {
     }
 }
 
+/// A socket that sends nothing gets `auth_timeout`; one that authenticated
+/// in time is not timed out. Ordered by events, not by the clock: the
+/// authenticated socket opened first, so its auth deadline passed before
+/// the silent one's did.
 #[tokio::test]
 async fn auth_timeout() {
     let mut config = Config::dev();
     config.auth_timeout = Duration::from_millis(300);
     let server = start(config).await;
-    let mut ws = server.connect(None).await;
-    let started = std::time::Instant::now();
-    expect_auth_error(&mut ws, AuthErrorCode::AuthTimeout).await;
-    assert!(started.elapsed() >= Duration::from_millis(250));
+    let (mut authed, _) = server.authed("alice", "wonderland").await;
+    let mut silent = server.connect(None).await;
+    expect_auth_error(&mut silent, AuthErrorCode::AuthTimeout).await;
+    assert_alive(&mut authed, 1).await;
 }
 
 #[tokio::test]
@@ -176,21 +181,38 @@ async fn invalid_query_token_gets_auth_error_not_a_refused_handshake() {
     assert!(server.try_connect(Some(&login.token), None).await.is_ok());
 }
 
+/// A re-authentication in place moves the socket's expiry to the new
+/// token's. The new token is signed by the test with the server's key (same
+/// session, an hour more), so no second has to pass for a later `exp`; the
+/// first token's expiry is observed on a second socket that holds it.
 #[tokio::test]
 async fn reauth_in_place_extends_the_session() {
+    let secret = b"a test key for socket_auth".to_vec();
     let mut config = Config::dev();
     config.token_ttl = Duration::from_secs(2);
+    config.jwt_secret = Some(secret.clone());
     let server = start(config).await;
     let login = server.login("alice", "wonderland").await;
+    let key = TokenKey::new(secret);
+    let claims = key.verify(&login.token, 0, true).expect("the server's key");
+    let later = key.sign(&Claims {
+        exp: claims.exp + 3_600,
+        ..claims.clone()
+    });
+
     let mut ws = server.connect(None).await;
     send(&mut ws, auth(&login.token, None)).await;
     let ServerMessage::AuthSuccess(first) = recv(&mut ws).await else {
         panic!("expected auth_success");
     };
-    // Let a second pass so the new token's exp is later, then re-auth.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let fresh = login_from(server.refresh(&login.cookie).await).await;
-    send(&mut ws, auth(&fresh.token, None)).await;
+    let mut witness = server.connect(None).await;
+    send(&mut witness, auth(&login.token, None)).await;
+    assert!(matches!(
+        recv(&mut witness).await,
+        ServerMessage::AuthSuccess(_)
+    ));
+
+    send(&mut ws, auth(&later, None)).await;
     let ServerMessage::AuthSuccess(second) = recv(&mut ws).await else {
         panic!("expected auth_success");
     };
@@ -198,10 +220,10 @@ async fn reauth_in_place_extends_the_session() {
         parse_rfc3339(&first.expires_at).unwrap(),
         parse_rfc3339(&second.expires_at).unwrap(),
     );
-    assert!(new_exp > old_exp, "{first:?} {second:?}");
-    // Past the first token's expiry the socket is still open.
-    let wait = old_exp - tether_server::now_ms() + 200;
-    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    assert_eq!(new_exp - old_exp, 3_600_000, "{first:?} {second:?}");
+    // The first token's expiry passes: the socket that kept it is closed...
+    expect_auth_error(&mut witness, AuthErrorCode::ExpiredToken).await;
+    // ...and the re-authenticated one is still open.
     assert_alive(&mut ws, 2).await;
 }
 
