@@ -133,6 +133,9 @@ pub struct Connection {
     resume: bool,
     /// The user `last_seq` belongs to.
     seq_user: Option<String>,
+    /// The JWT `sub` of that user's token, when a token told it: a new token
+    /// with another `sub` resets the cursor before its first `auth`.
+    seq_subject: Option<String>,
     user_id: Option<String>,
     rtt: Option<Duration>,
     last_close: Option<CloseInfo>,
@@ -172,6 +175,7 @@ impl Connection {
             last_seq: None,
             resume: true,
             seq_user: None,
+            seq_subject: None,
             user_id: None,
             rtt: None,
             last_close: None,
@@ -337,6 +341,16 @@ impl Connection {
             && matches!(self.phase, Phase::Stopped(StopReason::SignedOut))
         {
             return;
+        }
+        // Another user's token: their first `auth` must not carry this
+        // user's replay cursor. (A token without a readable `sub` keeps the
+        // cursor until `auth_success` names another user.)
+        if let Some(subject) = crate::jwt::subject(token.expose())
+            && self.seq_subject.as_ref().is_some_and(|s| *s != subject)
+        {
+            self.last_seq = None;
+            self.seq_user = None;
+            self.seq_subject = None;
         }
         self.token = Some(token.clone());
         self.token_gen += 1;
@@ -626,6 +640,15 @@ impl Connection {
         if self.seq_user.as_deref() != Some(user_id.as_str()) {
             self.last_seq = None;
             self.seq_user = Some(user_id.clone());
+            self.seq_subject = None;
+        }
+        if answered_gen == Some(self.token_gen)
+            && let Some(subject) = self
+                .token
+                .as_ref()
+                .and_then(|t| crate::jwt::subject(t.expose()))
+        {
+            self.seq_subject = Some(subject);
         }
         self.resume = true;
         self.user_id = Some(user_id.clone());
