@@ -1,13 +1,15 @@
-//! Reading the `exp` claim of a JWT access token, without verifying it.
+//! Reading the `exp` and `sub` claims of a JWT access token, without verifying it.
 //!
 //! A token loaded from storage (after a reload, or a laptop that slept) has
 //! no known lifetime. If it is a JWT, its `exp` says when it expires, so the
 //! machine can refresh it *before* connecting instead of being refused with
 //! `expired_token` and sending the user to the login page. The claim is only
-//! a scheduling hint: the server still verifies everything.
+//! a scheduling hint: the server still verifies everything. Its `sub` claim
+//! likewise tells the machine that a new token is another user's, so that
+//! user's first `auth` does not carry the previous user's replay cursor.
 
 use std::time::Duration;
-use tether_protocol::json::decimal;
+use tether_protocol::json::{Value, decimal};
 use tether_protocol::time::fraction_millis;
 
 /// The `exp` claim of a JWT, in ms since the Unix epoch; `None` when `token`
@@ -22,6 +24,44 @@ use tether_protocol::time::fraction_millis;
 /// assert_eq!(expires_at("opaque-token"), None);
 /// ```
 pub fn expires_at(token: &str) -> Option<u64> {
+    claim(token, "exp", |exp| {
+        // NumericDate: seconds, possibly with a fraction (kept to the ms).
+        let Value::Number(exp) = exp else {
+            return None;
+        };
+        let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
+        // Only plain decimals: with an exponent (`1.7e9`) the digits mean
+        // something else, and no issuer we know writes one.
+        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let millis = fraction_millis(fraction.as_bytes())?;
+        decimal(seconds.as_bytes())?
+            .checked_mul(1000)?
+            .checked_add(millis)
+    })
+}
+
+/// The `sub` claim of a JWT: whose token it is. `None` when `token` is not
+/// a JWT with a non-empty string `sub`. The machine uses it to tell that a
+/// new token belongs to another user before the server says so.
+///
+/// ```
+/// use tether_core::jwt::subject;
+/// // {"alg":"HS256"} . {"sub":"u","exp":1700000000} . signature
+/// let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1IiwiZXhwIjoxNzAwMDAwMDAwfQ.c2ln";
+/// assert_eq!(subject(token).as_deref(), Some("u"));
+/// assert_eq!(subject("opaque-token"), None);
+/// ```
+pub fn subject(token: &str) -> Option<String> {
+    claim(token, "sub", |sub| {
+        sub.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+    })
+}
+
+/// Reads the claim `name` of the JWT `token` with `read`; `None` when
+/// `token` is not a JWT with a JSON payload that has the claim.
+fn claim<T>(token: &str, name: &str, read: impl FnOnce(&Value<'_>) -> Option<T>) -> Option<T> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -30,20 +70,7 @@ pub fn expires_at(token: &str) -> Option<u64> {
     let json = base64url_decode(payload)?;
     let claims = String::from_utf8(json).ok()?;
     let claims = tether_protocol::json::parse(&claims).ok()?;
-    // NumericDate: seconds, possibly with a fraction (kept to the ms).
-    let Some(tether_protocol::json::Value::Number(exp)) = claims.get("exp") else {
-        return None;
-    };
-    let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
-    // Only plain decimals: with an exponent (`1.7e9`) the digits mean
-    // something else, and no issuer we know writes one.
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let millis = fraction_millis(fraction.as_bytes())?;
-    decimal(seconds.as_bytes())?
-        .checked_mul(1000)?
-        .checked_add(millis)
+    read(claims.get(name)?)
 }
 
 /// How long `token` has left at `now` (ms since the epoch): zero when its
@@ -112,6 +139,24 @@ mod tests {
             "e30.eyJleHAiOjEuMjM0NWUzfQ.x", // {"exp":1.2345e3}: not 1.234 s
         ] {
             assert_eq!(expires_at(opaque), None, "{opaque}");
+        }
+    }
+
+    #[test]
+    fn subject_is_a_non_empty_string_sub() {
+        // {} . {"sub":"alice"}
+        assert_eq!(
+            subject("e30.eyJzdWIiOiJhbGljZSJ9.x").as_deref(),
+            Some("alice")
+        );
+        for opaque in [
+            "opaque",
+            "e30.e30.x",               // no sub
+            "e30.eyJzdWIiOiIifQ.x",    // {"sub":""}
+            "e30.eyJzdWIiOjd9.x",      // {"sub":7}
+            "e30.eyJzdWIiOiJhIn0.x.y", // four parts
+        ] {
+            assert_eq!(subject(opaque), None, "{opaque}");
         }
     }
 }

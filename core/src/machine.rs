@@ -130,6 +130,13 @@ pub struct Connection {
     resume: bool,
     /// The user `last_seq` belongs to.
     seq_user: Option<String>,
+    /// The JWT `sub` of that user's token, when a token told it: a new token
+    /// with another `sub` resets the cursor before its first `auth`.
+    seq_subject: Option<String>,
+    /// A refresh was started because the server refused the token with
+    /// `expired_token`; another `expired_token` before an `auth_success`
+    /// is final.
+    expiry_refresh: bool,
     user_id: Option<String>,
     rtt: Option<Duration>,
     last_close: Option<CloseInfo>,
@@ -174,6 +181,8 @@ impl Connection {
             last_seq: None,
             resume: true,
             seq_user: None,
+            seq_subject: None,
+            expiry_refresh: false,
             user_id: None,
             rtt: None,
             last_close: None,
@@ -339,6 +348,20 @@ impl Connection {
             && matches!(self.phase, Phase::Stopped(StopReason::SignedOut))
         {
             return;
+        }
+        // Another user's token: their first `auth` must not carry this
+        // user's replay cursor. (A token without a readable `sub` keeps the
+        // cursor until `auth_success` names another user.)
+        if let Some(subject) = crate::jwt::subject(token.expose())
+            && self.seq_subject.as_ref().is_some_and(|s| *s != subject)
+        {
+            self.last_seq = None;
+            self.seq_user = None;
+            self.seq_subject = None;
+        }
+        if source == TokenSource::App {
+            // The app's own token gets its own chance to be refreshed.
+            self.expiry_refresh = false;
         }
         self.token = Some(token.clone());
         self.token_gen += 1;
@@ -550,10 +573,7 @@ impl Connection {
                     let max_frame = max_frame.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
                     self.on_auth_success(user_id, lifetime, max_frame);
                 }
-                AuthOutcome::Refused { code, message } => {
-                    self.close_socket(1000, "Authentication failed");
-                    self.fail_auth(code, message);
-                }
+                AuthOutcome::Refused { code, message } => self.on_auth_refused(code, message),
             };
         }
         let limit = self.send_limit().saturating_mul(2);
@@ -584,8 +604,7 @@ impl Connection {
             // An answer nobody asked for (no `auth` pending): ignored.
             ServerMessage::AuthSuccess(_) if online => {}
             ServerMessage::AuthError(err) if self.is_socket_open() => {
-                self.close_socket(1000, "Authentication failed");
-                self.fail_auth(err.code, err.message);
+                self.on_auth_refused(err.code, err.message);
             }
             other if !online => {
                 let kind = other_kind(&other);
@@ -617,6 +636,26 @@ impl Connection {
         }
     }
 
+    /// An `auth_error`. Final, except `expired_token` for a token that was
+    /// not just refreshed for that reason (one stored with no known expiry,
+    /// or a server whose clock disagrees): that refreshes once and
+    /// reconnects with the fresh token. The refresh failing is then final
+    /// (`invalid_refresh` when rejected, `expired_token` otherwise).
+    fn on_auth_refused(&mut self, code: AuthErrorCode, message: String) {
+        self.close_socket(1000, "Authentication failed");
+        if code != AuthErrorCode::ExpiredToken || self.expiry_refresh || self.token.is_none() {
+            return self.fail_auth(code, message);
+        }
+        self.expiry_refresh = true;
+        let attempt = match self.phase {
+            Phase::Opening { attempt, .. } | Phase::Authenticating { attempt, .. } => attempt,
+            _ => 0,
+        };
+        // The server says it has expired: so it has.
+        self.token_expires_at = Some(self.now);
+        self.start_attempt(attempt);
+    }
+
     fn on_auth_success(
         &mut self,
         user_id: String,
@@ -641,7 +680,17 @@ impl Connection {
         if self.seq_user.as_deref() != Some(user_id.as_str()) {
             self.last_seq = None;
             self.seq_user = Some(user_id.clone());
+            self.seq_subject = None;
         }
+        if answered_gen == Some(self.token_gen)
+            && let Some(subject) = self
+                .token
+                .as_ref()
+                .and_then(|t| crate::jwt::subject(t.expose()))
+        {
+            self.seq_subject = Some(subject);
+        }
+        self.expiry_refresh = false;
         self.resume = true;
         self.user_id = Some(user_id.clone());
         let reauth = matches!(self.phase, Phase::Online { .. });

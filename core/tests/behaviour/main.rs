@@ -6,6 +6,7 @@ mod common;
 mod adapter;
 mod auth;
 mod bad_input;
+mod cursor;
 mod handlers;
 mod hygiene;
 mod keepalive;

@@ -213,3 +213,129 @@ fn transient_refresh_failures_retry_while_valid_and_are_final_once_expired() {
         }
     )));
 }
+
+// ----- `expired_token` for a token of unknown expiry ------------------------
+
+fn auth_errors(fx: &[Effect]) -> Vec<AuthErrorCode> {
+    events(fx)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::AuthError { code, .. } => Some(code),
+            _ => None,
+        })
+        .collect()
+}
+
+fn is_final(fx: &[Effect]) -> bool {
+    fx.contains(&Effect::ClearToken) || fx.iter().any(|e| matches!(e, Effect::Navigate(_)))
+}
+
+/// A stored token (no known expiry) refused with `expired_token`, then 4001.
+fn refused_as_expired() -> (Harness, Vec<Effect>) {
+    let mut h = Harness::with_token();
+    h.input(Input::Connect);
+    h.input(Input::Opened);
+    let mut fx = h.frame(auth_error("expired_token"));
+    fx.extend(h.input(closed(4001)));
+    (h, fx)
+}
+
+#[test]
+fn expired_token_for_a_stored_token_refreshes_once_and_reconnects_with_the_fresh_one() {
+    let (mut h, fx) = refused_as_expired();
+    let id = h.send(json!({"queued": 1}));
+    assert_eq!(refreshes(&fx), 1);
+    assert!(!is_final(&fx), "{fx:#?}");
+    assert!(auth_errors(&fx).is_empty());
+    assert!(fx.iter().any(|e| matches!(e, Effect::CloseSocket { .. })));
+    assert_eq!(h.conn.snapshot().detail, Detail::Refreshing { attempt: 0 });
+    assert_eq!(h.conn.state(), ConnectionState::Connecting);
+    assert!(h.conn.snapshot().signed_in);
+    // Nothing more until the refresh answers.
+    assert_eq!(refreshes(&h.wait(60_000)), 0);
+
+    let fx = h.input(Input::TokenRefreshed {
+        token: "fresh".into(),
+        expires_in: Some(Duration::from_secs(900)),
+    });
+    assert!(fx.contains(&Effect::StoreToken("fresh".into())));
+    assert_eq!(opens(&fx), ["/api/ws/notification?token=fresh"]);
+    assert_eq!(
+        frames(&h.input(Input::Opened))[0]["payload"]["token"],
+        "fresh"
+    );
+    let fx = h.frame(auth_success(900));
+    assert_eq!(h.conn.state(), ConnectionState::Connected);
+    assert_eq!(frames(&fx)[0]["payload"]["id"], id.as_str());
+
+    // Recovered: a later `expired_token` (an admin expired the token on the
+    // open socket) gets its own refresh.
+    let fx = h.frame(auth_error("expired_token"));
+    assert_eq!(refreshes(&fx), 1);
+    assert!(!is_final(&fx), "{fx:#?}");
+}
+
+#[test]
+fn a_second_expired_token_right_after_the_refresh_is_final() {
+    let (mut h, _) = refused_as_expired();
+    h.input(Input::TokenRefreshed {
+        token: "fresh".into(),
+        expires_in: None,
+    });
+    h.input(Input::Opened);
+    let mut fx = h.frame(auth_error("expired_token"));
+    fx.extend(h.input(closed(4001)));
+    assert_eq!(refreshes(&fx), 0, "no loop");
+    assert!(fx.contains(&Effect::ClearToken));
+    assert!(fx.contains(&Effect::Navigate("/login".into())));
+    assert_eq!(auth_errors(&fx), [AuthErrorCode::ExpiredToken]);
+    assert_eq!(
+        h.conn.snapshot().detail,
+        Detail::Stopped(StopReason::AuthFailed(AuthErrorCode::ExpiredToken))
+    );
+    let later = h.wait(600_000);
+    assert!(opens(&later).is_empty() && refreshes(&later) == 0);
+}
+
+#[test]
+fn a_rejected_refresh_after_expired_token_is_final() {
+    let (mut h, _) = refused_as_expired();
+    let fx = h.input(Input::RefreshFailed {
+        failure: RefreshFailure::Rejected,
+        message: "invalid_refresh".into(),
+    });
+    assert!(fx.contains(&Effect::ClearToken));
+    assert!(fx.contains(&Effect::Navigate("/login".into())));
+    assert_eq!(
+        auth_errors(&fx),
+        [AuthErrorCode::Other("invalid_refresh".into())]
+    );
+    assert!(opens(&h.wait(600_000)).is_empty());
+}
+
+/// With refresh off the driver answers at once with a transient failure:
+/// the token has expired, so that is final, as before.
+#[test]
+fn without_a_refresh_means_expired_token_stays_final() {
+    let (mut h, _) = refused_as_expired();
+    let fx = h.input(Input::RefreshFailed {
+        failure: RefreshFailure::Transient,
+        message: "token refresh is off".into(),
+    });
+    assert!(fx.contains(&Effect::ClearToken));
+    assert!(fx.contains(&Effect::Navigate("/login".into())));
+    assert_eq!(auth_errors(&fx), [AuthErrorCode::ExpiredToken]);
+    assert!(opens(&h.wait(600_000)).is_empty());
+}
+
+#[test]
+fn other_auth_errors_stay_final_without_a_refresh() {
+    for code in ["invalid_token", "revoked"] {
+        let mut h = Harness::with_token();
+        h.input(Input::Connect);
+        h.input(Input::Opened);
+        let fx = h.frame(auth_error(code));
+        assert_eq!(refreshes(&fx), 0, "{code}");
+        assert!(is_final(&fx), "{code}");
+    }
+}
