@@ -69,7 +69,8 @@ impl Drop for Process {
     }
 }
 
-/// One plain HTTP/1.1 request; the status and the body.
+/// One plain HTTP/1.1 request; the status and the body. A request as the app's own page would send it: the reference server
+/// refuses cookie and dev requests that are not JSON or not same-origin.
 async fn http(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, String)> {
     let rest = url.strip_prefix("http://").ok_or("not an http:// URL")?;
     let (authority, path) = rest
@@ -78,7 +79,7 @@ async fn http(method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Str
     let body = body.map(Value::to_string).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+         Sec-Fetch-Site: same-origin\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let exchange = async {
