@@ -75,8 +75,8 @@ pub use manager::{
 };
 pub use options::{AuthFactory, Backoff, Config, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
-    Adapter, AuthHandler, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState,
-    ContractAuth, Delivery, Detail, Incoming, MessageId, SendError, Snapshot, StopReason,
+    Adapter, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
+    Delivery, Detail, Incoming, MessageId, SendError, Snapshot, StopReason,
 };
 pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
 pub use token::{

@@ -4,7 +4,7 @@ use crate::token::{FreshToken, RefreshError, TokenRefresh, TokenStorage};
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
-pub use tether_core::{Adapter, AuthHandler, Backoff, Config, Keepalive};
+pub use tether_core::{Adapter, Backoff, Config, Keepalive};
 
 /// A navigation callback: called with the route to go to.
 pub type Navigate = Rc<dyn Fn(&str)>;
@@ -230,11 +230,6 @@ impl ConnectionOptions {
         }
         self.auth = Rc::new(move || Box::new(adapter.clone()));
         self
-    }
-
-    /// The former name of [`adapter`](Self::adapter).
-    pub fn auth_handler<A: Adapter + Clone + 'static>(self, adapter: A) -> Self {
-        self.adapter(adapter)
     }
 
     /// Sets [`navigate`](Self::navigate), e.g. to leptos_router's

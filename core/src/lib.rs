@@ -68,8 +68,6 @@ mod rng;
 mod state;
 mod url;
 
-/// The former name of [`Adapter`], when only the handshake was pluggable.
-pub use adapter::Adapter as AuthHandler;
 pub use adapter::{Adapter, AuthOutcome, ChanxAuth, ContractAuth, Delivery, Incoming};
 pub use config::{Backoff, Config, Keepalive};
 pub use error::{ConnectionError, SendError};

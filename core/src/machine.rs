@@ -154,13 +154,8 @@ impl Connection {
 
     /// A machine that speaks `adapter`'s protocol (see [`crate::adapter`]).
     pub fn with_adapter(config: Config, adapter: Box<dyn Adapter>) -> Self {
-        Self::with_auth(config, adapter)
-    }
-
-    /// The former name of [`with_adapter`](Self::with_adapter).
-    pub fn with_auth(config: Config, auth: Box<dyn Adapter>) -> Self {
         Self {
-            auth,
+            auth: adapter,
             rng: SplitMix64::new(config.seed),
             config,
             phase: Phase::Initial,

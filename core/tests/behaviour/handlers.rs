@@ -3,13 +3,13 @@
 use crate::common::*;
 use std::time::Duration;
 use tether_core::{
-    AuthErrorCode, AuthHandler, AuthOutcome, ChanxAuth, Config, Connection, ConnectionState,
-    Effect, Event, Input, Secret,
+    Adapter, AuthErrorCode, AuthOutcome, ChanxAuth, Config, Connection, ConnectionState, Effect,
+    Event, Input, Secret,
 };
 
 fn chanx(cookie: bool) -> Harness {
     Harness {
-        conn: Connection::with_auth(Config::default(), Box::new(ChanxAuth { cookie })),
+        conn: Connection::with_adapter(Config::default(), Box::new(ChanxAuth { cookie })),
         now: 1_000,
     }
 }
@@ -111,7 +111,7 @@ fn chanx_takes_a_refreshed_token_by_reconnecting() {
 #[derive(Debug)]
 struct Hello;
 
-impl AuthHandler for Hello {
+impl Adapter for Hello {
     fn auth_frame(&self, token: Option<&Secret>, _last_seq: Option<u64>) -> Option<String> {
         Some(format!(r#"{{"hello":"{}"}}"#, token?.expose()))
     }
@@ -135,7 +135,7 @@ impl AuthHandler for Hello {
 #[test]
 fn a_custom_handler_drives_the_handshake_and_the_token_lifetime() {
     let mut h = Harness {
-        conn: Connection::with_auth(Config::default(), Box::new(Hello)),
+        conn: Connection::with_adapter(Config::default(), Box::new(Hello)),
         now: 1_000,
     };
     h.input(Input::SetToken {

@@ -118,7 +118,8 @@ fn messages_sent_after_sign_out_wait_for_the_next_sign_in() {
 
 #[test]
 fn a_cookie_handshake_counts_as_signed_in_until_it_fails_or_signs_out() {
-    let mut conn = Connection::with_auth(Config::default(), Box::new(ChanxAuth { cookie: true }));
+    let mut conn =
+        Connection::with_adapter(Config::default(), Box::new(ChanxAuth { cookie: true }));
     assert!(conn.snapshot().signed_in);
     conn.handle(0, Input::SignOut);
     assert!(!conn.snapshot().signed_in);
