@@ -629,6 +629,34 @@ impl Session {
         .await
     }
 
+    /// The page shows exactly `expected` (by seq, newest first), and each
+    /// was delivered once (the page counts raw deliveries in `data-received`).
+    pub async fn assert_notifications_once(&self, expected: &[u64]) -> Result {
+        assert_eq!(
+            self.notification_seqs().await?,
+            expected,
+            "notifications on the page (by seq)"
+        );
+        let received = self
+            .js("document.querySelector('.notes')?.dataset.received")
+            .await?;
+        assert_eq!(
+            received.as_str(),
+            Some(expected.len().to_string().as_str()),
+            "notification events delivered to the page"
+        );
+        Ok(())
+    }
+
+    /// Fires the window's `offline` or `online` event.
+    pub async fn network(&self, event: &str) -> Result {
+        self.js(&format!(
+            "window.dispatchEvent(new Event('{event}')) || true"
+        ))
+        .await?;
+        Ok(())
+    }
+
     /// Starts recording every text the connection badge shows, from now
     /// on, into `window.__tetherStates` (until the page reloads).
     pub async fn record_states(&self) -> Result {

@@ -11,31 +11,11 @@ use tether_e2e::{Result, Session, TIMEOUT};
 /// Long enough for refused sockets to be accepted again plus a backoff.
 const RECOVERY: Duration = Duration::from_secs(40);
 
-/// The page shows exactly `expected` (newest first), each delivered once.
+/// Waits for `expected.len()` notifications, then checks they are
+/// exactly `expected`, each delivered once.
 async fn shown_once(s: &Session, expected: &[u64]) -> Result {
     s.wait_notifications(expected.len()).await?;
-    assert_eq!(
-        s.notification_seqs().await?,
-        expected,
-        "notifications on the page (by seq)"
-    );
-    let received = s
-        .js("document.querySelector('.notes')?.dataset.received")
-        .await?;
-    assert_eq!(
-        received.as_str(),
-        Some(expected.len().to_string().as_str()),
-        "notification events delivered to the page"
-    );
-    Ok(())
-}
-
-async fn network(s: &Session, event: &str) -> Result {
-    s.js(&format!(
-        "window.dispatchEvent(new Event('{event}')) || true"
-    ))
-    .await?;
-    Ok(())
+    s.assert_notifications_once(expected).await
 }
 
 #[tokio::test]
@@ -45,7 +25,7 @@ async fn notifications_published_while_offline_arrive_once_after_reconnect() {
         s.server.notify(&username, "before").await?;
         shown_once(&s, &[1]).await?;
 
-        network(&s, "offline").await?;
+        s.network("offline").await?;
         s.wait_state("DISCONNECTED", TIMEOUT).await?;
         for title in ["away 1", "away 2", "away 3"] {
             s.server.notify(&username, title).await?;
@@ -56,7 +36,7 @@ async fn notifications_published_while_offline_arrive_once_after_reconnect() {
             "nothing arrives while offline"
         );
 
-        network(&s, "online").await?;
+        s.network("online").await?;
         s.wait_state("CONNECTED", TIMEOUT).await?;
         shown_once(&s, &[4, 3, 2, 1]).await?;
         // Live delivery goes on after the replay, without a repeat.

@@ -16,31 +16,6 @@ const RECOVERY: Duration = Duration::from_secs(40);
 const LEFT_AND_BACK: &str = "(window.__tetherStates || []).some(s => s !== 'CONNECTED') \
      && document.querySelector('[data-testid=connection-state]')?.textContent === 'CONNECTED'";
 
-/// Notifications are shown once each, newest first, and were delivered once
-/// each (the page counts raw deliveries in `data-received`).
-async fn assert_notifications_once(s: &Session, expected: &[u64]) -> Result {
-    let seqs = s.notification_seqs().await?;
-    assert_eq!(seqs, expected, "notifications on the page (by seq)");
-    let received = s
-        .js("document.querySelector('.notes')?.dataset.received")
-        .await?;
-    assert_eq!(
-        received.as_str(),
-        Some(expected.len().to_string().as_str()),
-        "notification events delivered to the page"
-    );
-    Ok(())
-}
-
-/// Fires the window's `offline` or `online` event.
-async fn network(s: &Session, event: &str) -> Result {
-    s.js(&format!(
-        "window.dispatchEvent(new Event('{event}')) || true"
-    ))
-    .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn sign_in_reaches_connected() {
     Session::run("sign_in_reaches_connected", |s: Arc<Session>| async move {
@@ -133,7 +108,7 @@ async fn recovers_from_fault(
     s.wait_for(what, LEFT_AND_BACK, RECOVERY).await?;
     s.server.notify(&username, "after the fault").await?;
     s.wait_notifications(2).await?;
-    assert_notifications_once(&s, &[2, 1]).await
+    s.assert_notifications_once(&[2, 1]).await
 }
 
 #[tokio::test]
@@ -262,9 +237,9 @@ async fn sign_out_button_ends_the_session() {
 async fn offline_then_online_disconnects_and_reconnects() {
     Session::run("offline_online", |s: Arc<Session>| async move {
         s.signed_in_user().await?;
-        network(&s, "offline").await?;
+        s.network("offline").await?;
         s.wait_state("DISCONNECTED", TIMEOUT).await?;
-        network(&s, "online").await?;
+        s.network("online").await?;
         s.wait_state("CONNECTED", TIMEOUT).await
     })
     .await;
@@ -274,7 +249,7 @@ async fn offline_then_online_disconnects_and_reconnects() {
 async fn a_message_sent_while_disconnected_is_acked_after_reconnect() {
     Session::run("queued_message", |s: Arc<Session>| async move {
         s.signed_in_user().await?;
-        network(&s, "offline").await?;
+        s.network("offline").await?;
         s.wait_state("DISCONNECTED", TIMEOUT).await?;
         s.type_into("send-input", "hello from offline").await?;
         s.click("send-submit").await?;
@@ -284,7 +259,7 @@ async fn a_message_sent_while_disconnected_is_acked_after_reconnect() {
             TIMEOUT,
         )
         .await?;
-        network(&s, "online").await?;
+        s.network("online").await?;
         s.wait_for(
             "the message acked",
             &format!("{} === 'acked'", text_of("send-status")),
