@@ -17,6 +17,7 @@
 //! | [`decode`](Adapter::decode) | what a received frame is: pong, app message, error, a contract frame, a reply to send |
 //! | [`final_close`](Adapter::final_close) | which close codes end the session (no retry) |
 //! | [`refresh`](Adapter::refresh) | whether token refresh is on by default |
+//! | [`topics`](Adapter::topics) | whether the server has topics (the contract's; Chanx has none) |
 //!
 //! Two adapters ship: [`ContractAuth`] (the default, `shared/PROTOCOL.md`)
 //! and [`ChanxAuth`] ([Chanx](https://pypi.org/project/chanx/), Django
@@ -185,6 +186,14 @@ pub trait Adapter: fmt::Debug {
     /// contract's: 4001, 4003 and 1008 are final.
     fn final_close(&self, code: u16) -> Option<AuthErrorCode> {
         ContractAuth.final_close(code)
+    }
+
+    /// Whether the server speaks the contract's topics (`subscribe`,
+    /// `publish`, ...). When false, [`Connection::subscribe`](crate::Connection::subscribe)
+    /// fails with [`TopicError::Unsupported`](crate::TopicError::Unsupported)
+    /// and no topic frame is ever sent. Defaults to true.
+    fn topics(&self) -> bool {
+        true
     }
 
     /// Whether token refresh is on unless the app says otherwise: false

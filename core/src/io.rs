@@ -222,6 +222,9 @@ pub enum Event {
         /// Its payload as JSON (`null` when it has none).
         payload: tether_protocol::RawJson,
     },
+    /// Something happened on a topic the app subscribed to (its state, a
+    /// message, a gap it could not fill, presence, a publish's outcome).
+    Topic(crate::TopicEvent),
     /// A pong arrived.
     Pong {
         /// The round trip of its ping.

@@ -66,17 +66,21 @@ mod machine;
 mod outbox;
 mod rng;
 mod state;
+mod topics;
 mod url;
+mod wire_shim;
 
 pub use adapter::{Adapter, AuthOutcome, ChanxAuth, ContractAuth, Delivery, Incoming};
 pub use config::{Backoff, Config, Keepalive};
-pub use error::{ConnectionError, SendError};
+pub use error::{ConnectionError, SendError, TopicError};
 pub use io::{Effect, Event, Input, RefreshFailure};
 pub use machine::{CLOSE_TIMEOUT, Connection};
 pub use outbox::MessageId;
 pub use state::{CloseInfo, ConnectionState, Detail, Snapshot, StopReason};
 pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
+pub use topics::{SubscribeOptions, TopicEvent, TopicFailure, TopicSnapshot, TopicState};
 pub use url::SocketUrl;
+pub use wire_shim::{Position, SubscribeErrorCode, TopicMessage, UnsubscribedCode, User};
 
 /// A point in time on the caller's clock, in milliseconds (the browser
 /// passes `Date.now()`). It may jump forward (a sleeping laptop, a throttled

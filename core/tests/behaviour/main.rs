@@ -17,3 +17,4 @@ mod pinned;
 mod reconnect;
 mod refresh;
 mod sign_out;
+mod topics;
