@@ -4,11 +4,17 @@
 use crate::AppState;
 use crate::delivery::{Applying, MAX_ID_BYTES};
 use crate::registry::{Outbound, Outbox, OutboxReceiver};
+use crate::topics::wire::{self, PublishFrame, SubscribeFrame, UnsubscribeFrame};
+use crate::topics::{
+    MAX_TOPICS_PER_SOCKET, Published, Publisher, SubscribeErrorCode, Subscriber, UnsubscribedCode,
+    is_valid_topic,
+};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use tether_protocol::{
     Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
@@ -83,6 +89,8 @@ enum Flow {
 #[derive(Debug)]
 struct Authenticated {
     user_id: Uuid,
+    /// The user as topic frames show them.
+    user: wire::User,
     expires_at: Instant,
 }
 
@@ -129,8 +137,15 @@ struct Session {
     socket: WebSocket,
     socket_id: u64,
     outbox: Outbox,
-    /// Replayed notifications still to send, ahead of the live queue.
-    replay: VecDeque<Utf8Bytes>,
+    /// Replayed notifications (topic `None`) and topic messages still to
+    /// send, ahead of the live queue.
+    replay: VecDeque<(Option<Arc<str>>, Utf8Bytes)>,
+    /// The socket's topic subscriptions and their generations (the
+    /// [`crate::topics::Topics`] hub holds the same set; live frames of an
+    /// older generation are dropped).
+    subscriptions: HashMap<Arc<str>, u64>,
+    /// The generation of the newest subscription.
+    generation: u64,
     /// Sends nothing queued until then (the `stall-sockets` dev fault).
     stalled_until: Option<Instant>,
     handshake_token: Option<Secret>,
@@ -148,6 +163,7 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         self.state.registry.unregister(self.socket_id);
+        self.state.topics.remove_socket(self.socket_id);
         if let Some(user) = self.user {
             self.state.feeds.unsubscribe(user, self.socket_id);
         }
@@ -171,6 +187,8 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         socket_id,
         outbox,
         replay: VecDeque::new(),
+        subscriptions: HashMap::new(),
+        generation: 0,
         stalled_until: None,
         handshake_token,
         phase: Phase::AwaitingAuth { deadline },
@@ -256,7 +274,7 @@ impl Session {
 
     async fn send_replay(&mut self) -> Flow {
         match self.replay.pop_front() {
-            Some(frame) => self.send_raw(frame).await,
+            Some((_, frame)) => self.send_raw(frame).await,
             None => Flow::Continue,
         }
     }
@@ -330,6 +348,29 @@ impl Session {
     async fn on_outbound(&mut self, out: Outbound) -> Flow {
         match out {
             Outbound::Frame(frame) => self.send_raw(frame).await,
+            Outbound::Topic {
+                topic,
+                generation,
+                frame,
+            } => {
+                if self.subscriptions.get(&topic) == Some(&generation) {
+                    self.send_raw(frame).await
+                } else {
+                    Flow::Continue
+                }
+            }
+            Outbound::TopicEnded {
+                topic,
+                generation,
+                frame,
+            } => {
+                if self.subscriptions.get(&topic) == Some(&generation) {
+                    self.forget_topic(&topic);
+                    self.send_raw(frame).await
+                } else {
+                    Flow::Continue
+                }
+            }
             Outbound::Revoked => {
                 self.fail(AuthErrorCode::Revoked, "the session was signed out")
                     .await
@@ -380,11 +421,14 @@ impl Session {
                 )
                 .await;
         };
-        if text.len() <= MAX_FRAME_BYTES
-            && authenticated
-            && frame_type(text.as_str()) == Some("send")
-        {
-            return self.on_send(text.as_str()).await;
+        if text.len() <= MAX_FRAME_BYTES && authenticated {
+            match frame_type(text.as_str()) {
+                Some("send") => return self.on_send(text.as_str()).await,
+                Some("subscribe") => return self.on_subscribe(text.as_str()).await,
+                Some("unsubscribe") => return self.on_unsubscribe(text.as_str()).await,
+                Some("publish") => return self.on_publish(text.as_str()).await,
+                _ => {}
+            }
         }
         let decoded = match ClientMessage::decode(text.as_str()) {
             Ok(message) => message,
@@ -464,6 +508,252 @@ impl Session {
         }
     }
 
+    /// Forgets a subscription the hub no longer has, and its pending replay.
+    fn forget_topic(&mut self, topic: &str) {
+        self.subscriptions.remove(topic);
+        self.replay.retain(|(t, _)| t.as_deref() != Some(topic));
+    }
+
+    async fn subscribe_error(
+        &mut self,
+        topic: String,
+        code: SubscribeErrorCode,
+        message: impl Into<String>,
+    ) -> Flow {
+        self.send_raw(wire::encode(
+            "subscribe_error",
+            &wire::SubscribeError {
+                topic,
+                code,
+                message: message.into(),
+                retry: false,
+            },
+        ))
+        .await
+    }
+
+    /// `subscribe`: the checks of Topics rule 1 in order (topic name,
+    /// `since`/`last`, the socket's topic count, the room's existence and
+    /// membership), then `subscribed` and the replay.
+    async fn on_subscribe(&mut self, text: &str) -> Flow {
+        let frame: SubscribeFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                return self
+                    .error(
+                        error_code::MALFORMED_FRAME,
+                        format!(
+                            "malformed subscribe frame: {}",
+                            classify(&err, "`payload` must hold a string `topic`")
+                        ),
+                    )
+                    .await;
+            }
+        };
+        if !is_valid_topic(&frame.payload.topic) {
+            return self
+                .subscribe_error(
+                    frame.payload.topic,
+                    SubscribeErrorCode::InvalidTopic,
+                    "a topic is <kind>:<id> of ASCII letters, digits, '-', '_' and '.', at most 128 bytes",
+                )
+                .await;
+        }
+        let subscribe = match frame.payload.check() {
+            Ok(subscribe) => subscribe,
+            Err((topic, message)) => {
+                return self
+                    .subscribe_error(topic, SubscribeErrorCode::BadRequest, message)
+                    .await;
+            }
+        };
+        let topic = subscribe.topic;
+        if !self.subscriptions.contains_key(topic.as_str())
+            && self.subscriptions.len() >= MAX_TOPICS_PER_SOCKET
+        {
+            return self
+                .subscribe_error(
+                    topic,
+                    SubscribeErrorCode::TooManyTopics,
+                    format!("a socket may be subscribed to at most {MAX_TOPICS_PER_SOCKET} topics"),
+                )
+                .await;
+        }
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets subscribe")
+        };
+        self.generation += 1;
+        let state = self.state.clone();
+        let user_id = me.user_id;
+        let joined = state.topics.subscribe(
+            &topic,
+            Subscriber {
+                socket_id: self.socket_id,
+                generation: self.generation,
+                user_id,
+                user: &me.user,
+                outbox: &self.outbox,
+            },
+            subscribe.since.as_ref(),
+            subscribe.last,
+            || crate::rooms::may_subscribe(&state, &topic, user_id),
+        );
+        let joined = match joined {
+            Ok(joined) => joined,
+            Err(code) => {
+                let message = match code {
+                    SubscribeErrorCode::Forbidden => "you are not a member of this room",
+                    _ => "no such topic",
+                };
+                return self.subscribe_error(topic, code, message).await;
+            }
+        };
+        let name: Arc<str> = Arc::from(topic.as_str());
+        self.forget_topic(&topic);
+        self.subscriptions.insert(name.clone(), self.generation);
+        tracing::debug!(
+            socket_id = self.socket_id,
+            from = joined.subscribed.from,
+            replayed = joined.replay.len(),
+            "subscribed"
+        );
+        let flow = self
+            .send_raw(wire::encode("subscribed", &joined.subscribed))
+            .await;
+        self.replay
+            .extend(joined.replay.into_iter().map(|f| (Some(name.clone()), f)));
+        flow
+    }
+
+    /// `unsubscribe`: always answered `unsubscribed` (also when the socket
+    /// was not subscribed).
+    async fn on_unsubscribe(&mut self, text: &str) -> Flow {
+        let frame: UnsubscribeFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                return self
+                    .error(
+                        error_code::MALFORMED_FRAME,
+                        format!(
+                            "malformed unsubscribe frame: {}",
+                            classify(&err, "`payload` must hold a string `topic`")
+                        ),
+                    )
+                    .await;
+            }
+        };
+        let topic = frame.payload.topic;
+        self.state.topics.unsubscribe(&topic, self.socket_id);
+        self.forget_topic(&topic);
+        self.send_raw(wire::encode(
+            "unsubscribed",
+            &wire::Unsubscribed {
+                topic,
+                code: UnsubscribedCode::Unsubscribed,
+                message: "unsubscribed".into(),
+                epoch: None,
+            },
+        ))
+        .await
+    }
+
+    /// `publish`: `data` stays the raw text that arrived; Topics rule 4.
+    async fn on_publish(&mut self, text: &str) -> Flow {
+        let frame: PublishFrame = match serde_json::from_str(text) {
+            Ok(frame) => frame,
+            Err(err) => {
+                return self
+                    .error(
+                        error_code::MALFORMED_FRAME,
+                        format!(
+                            "malformed publish frame: {}",
+                            classify(
+                                &err,
+                                "`payload` must hold string `id`, `topic` and `event`, and a `data`"
+                            )
+                        ),
+                    )
+                    .await;
+            }
+        };
+        let publish = frame.payload;
+        if publish.id.is_empty() || publish.id.len() > MAX_ID_BYTES {
+            return self
+                .error(
+                    error_code::MALFORMED_FRAME,
+                    format!("a publish id must be 1 to {MAX_ID_BYTES} bytes"),
+                )
+                .await;
+        }
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets publish")
+        };
+        let state = self.state.clone();
+        let user_id = me.user_id;
+        let topic = publish.topic.as_str();
+        let outcome = state.topics.publish(
+            topic,
+            Publisher {
+                socket_id: self.socket_id,
+                user_id,
+                user: &me.user,
+                id: &publish.id,
+                inbox: &state.inbox,
+            },
+            &publish.event,
+            &publish.data,
+            crate::delivery::check_numbers(publish.data.get()),
+            || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
+        );
+        tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
+        let nack = |code, message: String| {
+            ServerMessage::Nack(Nack {
+                id: publish.id.clone(),
+                code,
+                message,
+            })
+        };
+        let ack = |topic: String, offset| {
+            wire::encode(
+                "ack",
+                &wire::TopicAck {
+                    id: publish.id.clone(),
+                    topic,
+                    offset,
+                },
+            )
+        };
+        match outcome {
+            Published::Applied(offset) => self.send_raw(ack(publish.topic.clone(), offset)).await,
+            Published::Duplicate { topic, offset } => self.send_raw(ack(topic, offset)).await,
+            Published::Forbidden => {
+                self.send(nack(
+                    NackCode::Forbidden,
+                    "you may not publish to this topic (not a member, or no such topic)".into(),
+                ))
+                .await
+            }
+            Published::NotSubscribed => {
+                self.send(nack(
+                    NackCode::NotSubscribed,
+                    "this socket is not subscribed to the topic; resend after `subscribed`".into(),
+                ))
+                .await
+            }
+            Published::MalformedBody(err) => {
+                self.send(nack(NackCode::MalformedBody, err.to_string()))
+                    .await
+            }
+            Published::RateLimited => {
+                self.send(nack(
+                    NackCode::RateLimited,
+                    "too many messages within the de-duplication window; retry later".into(),
+                ))
+                .await
+            }
+        }
+    }
+
     fn user(&self) -> Option<Uuid> {
         match &self.phase {
             Phase::Authenticated(a) => Some(a.user_id),
@@ -511,6 +801,10 @@ impl Session {
         let previous = self.user();
         self.phase = Phase::Authenticated(Authenticated {
             user_id: user.id,
+            user: wire::User {
+                user_id: user.id.to_string(),
+                username: user.username.clone(),
+            },
             expires_at,
         });
         self.state.registry.register(
@@ -539,9 +833,38 @@ impl Session {
                     .feeds
                     .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox);
             tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed = replay.len(), "authenticated");
-            self.replay = replay.into();
+            self.replay = replay.into_iter().map(|f| (None, f)).collect();
+            if previous.is_some() && matches!(flow, Flow::Continue) {
+                return self.end_topics_for_user_change().await;
+            }
         }
         flow
+    }
+
+    /// A re-auth in place as another user: every subscription ends with
+    /// `unsubscribed user_changed` (after the `auth_success`); the client
+    /// resubscribes, checked for the new user.
+    async fn end_topics_for_user_change(&mut self) -> Flow {
+        let mut topics: Vec<Arc<str>> = self.subscriptions.drain().map(|(t, _)| t).collect();
+        topics.sort();
+        for topic in topics {
+            self.state.topics.unsubscribe(&topic, self.socket_id);
+            let flow = self
+                .send_raw(wire::encode(
+                    "unsubscribed",
+                    &wire::Unsubscribed {
+                        topic: topic.to_string(),
+                        code: UnsubscribedCode::UserChanged,
+                        message: "the socket signed in as another user; subscribe again".into(),
+                        epoch: None,
+                    },
+                ))
+                .await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        Flow::Continue
     }
 }
 
@@ -573,6 +896,14 @@ struct SendFrame {
 struct SendPayload {
     id: String,
     body: Box<serde_json::value::RawValue>,
+}
+
+/// A serde_json error without the offending text, `shape` for a data error.
+fn classify(err: &serde_json::Error, shape: &'static str) -> &'static str {
+    match err.classify() {
+        serde_json::error::Category::Data => shape,
+        _ => err.classify_text(),
+    }
 }
 
 /// A serde_json error without the offending text (which could be a secret).
