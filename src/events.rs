@@ -37,6 +37,9 @@ pub enum EventKind {
     Message,
     /// [`Event::Error`]
     Error,
+    /// [`Event::Topic`]: anything about a topic (state, messages, presence,
+    /// publish outcomes). [`Topic`](crate::Topic) handles are the typed view.
+    Topic,
     /// An event added to the core after this version.
     Other,
 }
@@ -59,6 +62,7 @@ impl EventKind {
             Event::Pong { .. } => Self::Pong,
             Event::Message { .. } => Self::Message,
             Event::Error(_) => Self::Error,
+            Event::Topic(_) => Self::Topic,
             #[allow(unreachable_patterns)]
             _ => Self::Other,
         }

@@ -45,6 +45,64 @@
 //! }
 //! ```
 //!
+//! ## Topics in your app
+//!
+//! A typed handle on a topic (`room:42`), exactly once and in order across
+//! reconnects; see [`use_topic`] and [`Topic`]:
+//!
+//! ```no_run
+//! use leptos::prelude::*;
+//! use serde::Deserialize;
+//! use tether::prelude::*;
+//!
+//! /// The app's own messages: a topic message's `event` + `data`.
+//! #[derive(Debug, Clone, Deserialize)]
+//! #[serde(tag = "event", content = "data", rename_all = "snake_case")]
+//! enum Chat {
+//!     Said { text: String },
+//!     Typing,
+//! }
+//!
+//! #[derive(Deserialize)]
+//! struct Invoice { total: u64 }
+//!
+//! #[component]
+//! fn Room(#[prop(into)] id: Signal<String>) -> impl IntoView {
+//!     // Joins `room:<id>` (and follows `id`: the old room is left), with the
+//!     // last 50 messages first. Handles on one topic share one subscription.
+//!     let name = Signal::derive(move || format!("room:{}", id.get()));
+//!     let room = use_topic_with_options::<Chat>(name, TopicOptions::default().last(50));
+//!     let lines = RwSignal::new(Vec::<String>::new());
+//!     // Every message, decoded, once and in order (also across reconnects).
+//!     room.on_message(move |m| {
+//!         if let Chat::Said { text } = &m.event {
+//!             lines.update(|l| l.push(format!("#{} {text}", m.offset)));
+//!         }
+//!     });
+//!     // Undecodable messages, lost history, failed publishes.
+//!     room.on_error(|e| leptos::logging::warn!("{e}"));
+//!     room.on_published(|id, offset| leptos::logging::log!("{id} is #{offset}"));
+//!     // The app's own frame types (`{"type":"billing.invoice","payload":{..}}`).
+//!     use_frame::<Invoice>("billing.invoice", |i| leptos::logging::log!("{}", i.total));
+//!     let say = move |_| {
+//!         let _ = room.publish("said", &serde_json::json!({ "text": "hi" }));
+//!     };
+//!     view! {
+//!         <p>{move || format!("{:?}", room.state().get())}</p>
+//!         <p>{move || format!("{} here", room.presence().get().len())}</p>
+//!         <ul>{move || lines.get().into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul>
+//!         <button on:click=say>"Say hi"</button>
+//!     }
+//! }
+//!
+//! fn main() {
+//!     leptos::mount::mount_to_body(|| {
+//!         provide_connection_manager(ConnectionOptions::default());
+//!         view! { <Room id="lobby"/> }
+//!     });
+//! }
+//! ```
+//!
 //! Depend on it with `default-features = false` to leave out the demo SPA
 //! (the `app` feature), and turn on leptos's `csr` (or `hydrate` and `ssr`)
 //! in your app: the library chooses none of them.
@@ -60,10 +118,12 @@
 #![deny(missing_docs)]
 
 mod browser;
+mod decode;
 mod events;
 mod manager;
 mod options;
 mod token;
+mod topic;
 
 #[cfg(feature = "app")]
 pub mod app;
@@ -72,17 +132,23 @@ pub use browser::{UrlError, resolve_socket_url};
 pub use events::{Event, EventKind, EventStream, Subscription};
 pub use manager::{
     ConnectionManager, provide_connection_manager, use_connection_event, use_connection_manager,
+    use_frame,
 };
 pub use options::{AuthFactory, Backoff, Config, ConnectionOptions, Keepalive, Navigate};
 pub use tether_core::{
     Adapter, AuthOutcome, ChanxAuth, CloseInfo, ConnectionError, ConnectionState, ContractAuth,
     Delivery, Detail, Incoming, MessageId, SendError, Snapshot, StopReason,
 };
+pub use tether_core::{
+    Position, SubscribeErrorCode, SubscribeOptions, TopicEvent, TopicFailure, TopicSnapshot,
+    TopicState, UnsubscribedCode, User,
+};
 pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
 pub use token::{
     DEFAULT_STORAGE_KEY, FreshToken, RefreshError, RefreshFailure, RefreshFn, TokenRefresh,
     TokenStorage,
 };
+pub use topic::{Topic, TopicError, TopicMessage, TopicOptions, use_topic, use_topic_with_options};
 
 /// The sans-IO connection machine, for tests and custom drivers.
 pub use tether_core as machine;
@@ -108,7 +174,8 @@ pub fn ConnectionProvider(
 pub mod prelude {
     pub use crate::{
         ConnectionManager, ConnectionOptions, ConnectionProvider, ConnectionState, Event,
-        EventKind, MessageId, RawJson, SendError, TokenStorage, provide_connection_manager,
-        use_connection_event, use_connection_manager,
+        EventKind, MessageId, RawJson, SendError, TokenStorage, Topic, TopicError, TopicMessage,
+        TopicOptions, TopicState, provide_connection_manager, use_connection_event,
+        use_connection_manager, use_frame, use_topic, use_topic_with_options,
     };
 }

@@ -190,6 +190,17 @@ pub fn use_connection_event(kind: EventKind, callback: impl Fn(&Event) + 'static
     StoredValue::new_local(subscription);
 }
 
+/// Runs `callback` with the decoded payload of every frame of the app's
+/// own type `kind` for as long as the calling component lives (the hook
+/// form of [`ConnectionManager::on_frame`]).
+pub fn use_frame<T: serde::de::DeserializeOwned + 'static>(
+    kind: &str,
+    callback: impl Fn(T) + 'static,
+) {
+    let subscription = use_connection_manager().on_frame(kind, callback);
+    StoredValue::new_local(subscription);
+}
+
 macro_rules! derived {
     ($($(#[$doc:meta])* $name:ident -> $ty:ty = |$s:ident| $body:expr;)*) => {
         /// One memo per field of the snapshot, so that a component that
@@ -292,7 +303,12 @@ impl ConnectionManager {
             .unwrap_or_else(make)
     }
 
-    fn with_driver<R>(&self, f: impl FnOnce(&Rc<Driver>) -> R) -> Option<R> {
+    /// Whether this handle runs in a browser (else every method is a no-op).
+    pub(crate) fn in_browser(&self) -> bool {
+        self.inner.try_with_value(|inner| inner.place) == Some(Place::Browser)
+    }
+
+    pub(crate) fn with_driver<R>(&self, f: impl FnOnce(&Rc<Driver>) -> R) -> Option<R> {
         let driver = self
             .inner
             .try_with_value(|inner| inner.driver.clone())
@@ -375,6 +391,51 @@ impl ConnectionManager {
     /// [`Subscription`] is dropped.
     pub fn on(&self, kind: EventKind, callback: impl Fn(&Event) + 'static) -> Subscription {
         self.subscribe(Some(kind), Rc::new(callback))
+    }
+
+    /// Calls `callback` with the payload, decoded into `T`, of every frame
+    /// of the app's own type `kind` (contract section 9: a type the
+    /// protocol does not define, like `chat.typing`), until the returned
+    /// [`Subscription`] is dropped. A payload that does not decode into `T`
+    /// is reported as an [`Event::Error`] with
+    /// [`ConnectionError::Decode`] (`InvalidPayload` naming `kind`) to the
+    /// connection's event subscribers, and the connection stays.
+    ///
+    /// ```no_run
+    /// # use tether::prelude::*;
+    /// #[derive(serde::Deserialize)]
+    /// struct Typing { user: String }
+    ///
+    /// let conn = use_connection_manager();
+    /// let _typing = conn.on_frame::<Typing>("chat.typing", |t| leptos::logging::log!("{} types", t.user));
+    /// ```
+    pub fn on_frame<T: serde::de::DeserializeOwned + 'static>(
+        &self,
+        kind: &str,
+        callback: impl Fn(T) + 'static,
+    ) -> Subscription {
+        let kind = kind.to_owned();
+        let driver = self.with_driver(Rc::downgrade);
+        self.on(EventKind::Message, move |event| {
+            let Event::Message { kind: got, payload } = event else {
+                return;
+            };
+            if *got != kind {
+                return;
+            }
+            match crate::decode::payload::<T>(payload.as_str()) {
+                Ok(value) => callback(value),
+                Err(error) => {
+                    let error = tether_protocol::DecodeError::InvalidPayload {
+                        kind: kind.clone(),
+                        reason: error.to_string(),
+                    };
+                    if let Some(driver) = driver.as_ref().and_then(Weak::upgrade) {
+                        driver.report(&Event::Error(ConnectionError::Decode(error)));
+                    }
+                }
+            }
+        })
     }
 
     /// Calls `callback` for every event until the returned [`Subscription`] is dropped.

@@ -60,3 +60,35 @@ fn every_handle_method_works_without_a_browser() {
     });
     owner.cleanup();
 }
+
+#[test]
+fn topics_and_app_frames_are_inert_without_a_browser() {
+    let owner = Owner::new();
+    owner.with(|| {
+        let conn = provide_connection_manager(ConnectionOptions::default());
+        let name = RwSignal::new("room:1".to_owned());
+        let handles = [
+            conn.topic::<serde_json::Value>("room:1"),
+            use_topic::<serde_json::Value>(name),
+            use_topic_with_options::<serde_json::Value>("room:1", TopicOptions::default().last(50)),
+        ];
+        for topic in handles {
+            assert_eq!(topic.name(), "room:1");
+            assert_eq!(topic.state().get_untracked(), TopicState::Unsubscribed);
+            assert!(topic.presence().get_untracked().is_empty());
+            assert_eq!(topic.position().get_untracked(), None);
+            topic.on_message(|_| panic!("no messages on the server"));
+            topic.on_error(|_| panic!("no errors on the server"));
+            topic.on_published(|_, _| panic!("no acks on the server"));
+            assert_eq!(
+                topic.publish("said", &json!({"text": "hi"})),
+                Err(SendError::NotInBrowser)
+            );
+        }
+        let _frames = conn
+            .on_frame::<serde_json::Value>("chat.typing", |_| panic!("no frames on the server"));
+        use_frame::<serde_json::Value>("chat.typing", |_| panic!("no frames on the server"));
+        name.set("room:2".into());
+    });
+    owner.cleanup();
+}

@@ -93,3 +93,140 @@ pub fn store_username(name: &str) {
 pub fn stored_username() -> Option<String> {
     local_storage()?.get_item(USERNAME_KEY).ok().flatten()
 }
+
+/// The Rooms API (contract, "Rooms").
+const ROOMS_PATH: &str = "/api/rooms";
+
+/// A room as the Rooms API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Room {
+    /// The room's id: its topic is `room:<id>`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Who created it (a member, who may add and remove members).
+    pub owner: Member,
+    /// Everyone who may read and write in it, the owner included.
+    pub members: Vec<Member>,
+}
+
+/// A user as the Rooms API shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Member {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub username: String,
+}
+
+/// Why a Rooms API call failed, each with the sentence the page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomsError {
+    /// 401: the session ended.
+    SignedOut,
+    /// 400: a bad name or an unknown user; the server's own words.
+    Invalid(String),
+    /// 403: not allowed (not the owner).
+    Forbidden,
+    /// 404: no such room or user.
+    NotFound,
+    /// No answer, a 5xx, or an answer that is not what the API promises.
+    Unreachable,
+}
+
+impl RoomsError {
+    /// What the page says.
+    pub fn message(&self) -> String {
+        match self {
+            Self::SignedOut => "Your session has ended. Sign in again.".into(),
+            Self::Invalid(message) => format!("The server refused it: {message}"),
+            Self::Forbidden => "Only the room's owner can do that.".into(),
+            Self::NotFound => "There is no such room or user.".into(),
+            Self::Unreachable => {
+                "The server cannot be reached. Check your connection and try again.".into()
+            }
+        }
+    }
+}
+
+/// The `{"error","message"}` body of a refused call.
+#[derive(serde::Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    message: String,
+}
+
+async fn refused(response: gloo_net::http::Response) -> RoomsError {
+    match response.status() {
+        401 => RoomsError::SignedOut,
+        403 => RoomsError::Forbidden,
+        404 => RoomsError::NotFound,
+        400 | 409 | 422 => {
+            let body = response.json::<ApiError>().await.ok();
+            RoomsError::Invalid(match body {
+                Some(b) if !b.message.is_empty() => b.message,
+                Some(b) if !b.error.is_empty() => b.error,
+                _ => format!("HTTP {}", response.status()),
+            })
+        }
+        _ => RoomsError::Unreachable,
+    }
+}
+
+fn bearer(token: &Secret) -> String {
+    format!("Bearer {}", token.expose())
+}
+
+/// `GET /api/rooms`: the rooms I belong to.
+pub async fn rooms(token: &Secret) -> Result<Vec<Room>, RoomsError> {
+    let response = Request::get(ROOMS_PATH)
+        .header("Authorization", &bearer(token))
+        .send()
+        .await
+        .map_err(|_| RoomsError::Unreachable)?;
+    if response.status() != 200 {
+        return Err(refused(response).await);
+    }
+    response.json().await.map_err(|_| RoomsError::Unreachable)
+}
+
+/// `POST /api/rooms`: a new room with me as owner and `members` (usernames).
+pub async fn create_room(
+    token: &Secret,
+    name: &str,
+    members: &[String],
+) -> Result<Room, RoomsError> {
+    let body = serde_json::json!({ "name": name, "members": members });
+    let response = Request::post(ROOMS_PATH)
+        .header("Authorization", &bearer(token))
+        .json(&body)
+        .map_err(|_| RoomsError::Unreachable)?
+        .send()
+        .await
+        .map_err(|_| RoomsError::Unreachable)?;
+    if response.status() != 201 {
+        return Err(refused(response).await);
+    }
+    response.json().await.map_err(|_| RoomsError::Unreachable)
+}
+
+/// `DELETE /api/rooms/{id}/members/{username}`: the owner removes a member.
+pub async fn remove_member(token: &Secret, room: &str, username: &str) -> Result<(), RoomsError> {
+    let path = format!(
+        "{}/{}/members/{}",
+        ROOMS_PATH,
+        String::from(js_sys::encode_uri_component(room)),
+        String::from(js_sys::encode_uri_component(username))
+    );
+    let response = Request::delete(&path)
+        .header("Authorization", &bearer(token))
+        .send()
+        .await
+        .map_err(|_| RoomsError::Unreachable)?;
+    match response.status() {
+        204 => Ok(()),
+        _ => Err(refused(response).await),
+    }
+}

@@ -1,4 +1,5 @@
-//! The demo single-page app: sign-in and a live connection dashboard.
+//! The demo single-page app: sign-in, a live connection dashboard and
+//! chat rooms (typed topics).
 //!
 //! `pages/` holds one component per route, `components/` the pieces of the
 //! dashboard, [`store`] the app-wide lists fed by connection events and
@@ -39,6 +40,8 @@ fn Shell() -> impl IntoView {
         <Routes fallback=pages::NotFound>
             <Route path=path!("/") view=pages::Dashboard/>
             <Route path=path!("/login") view=pages::Login/>
+            <Route path=path!("/rooms") view=pages::Rooms/>
+            <Route path=path!("/rooms/:id") view=pages::Rooms/>
         </Routes>
     }
 }

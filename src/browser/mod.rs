@@ -77,6 +77,8 @@ pub(crate) struct Driver {
     /// The token the core was last given, to notice a newer one in storage.
     token: RefCell<Option<Secret>>,
     pub(crate) subscribers: Subscribers,
+    /// The topics the app's handles are on, shared by every handle.
+    topics: crate::topic::Registry,
     /// The core's public state as last published. Every provider of this
     /// driver wraps this one signal (an `RwSignal` in its own owner), so a
     /// change is compared and stored once, never cloned per provider.
@@ -100,6 +102,7 @@ impl Driver {
             run: Cell::new(Run::Idle),
             token: RefCell::new(None),
             subscribers: Subscribers::default(),
+            topics: crate::topic::Registry::default(),
             state: ArcRwSignal::new(snapshot),
         })
     }
@@ -211,6 +214,69 @@ impl Driver {
             return Err(SendError::Destroyed);
         }
         let result = self.machine.borrow_mut().send(now(), body);
+        self.pump();
+        result
+    }
+
+    /// Counts one more handle on the topic `name`, subscribing on the first
+    /// one, and adds the handle's listener; returns the shared entry and the
+    /// listener's id.
+    pub(crate) fn join_topic(
+        &self,
+        name: &str,
+        options: crate::topic::TopicOptions,
+        listener: crate::topic::EventListener,
+    ) -> (Rc<crate::topic::Entry>, u64) {
+        let state = self.topic_state(name);
+        let (entry, first) = self.topics.acquire(name, options, state);
+        let id = entry.listen(listener);
+        if first {
+            self.subscribe_topic(&entry);
+        }
+        (entry, id)
+    }
+
+    fn subscribe_topic(&self, entry: &crate::topic::Entry) {
+        if self.is_destroyed() {
+            return;
+        }
+        let name = entry.name();
+        let options = tether_core::SubscribeOptions {
+            last: entry.options().last,
+        };
+        let result = self.machine.borrow_mut().subscribe(now(), name, options);
+        match result {
+            Ok(()) => entry.set_state(self.topic_state(name)),
+            Err(error) => entry.set_state(crate::topic::refused(&error)),
+        }
+        self.pump();
+    }
+
+    /// Counts one handle less on `entry`'s topic, leaving it after the last.
+    pub(crate) fn leave_topic(&self, entry: &crate::topic::Entry) {
+        if self.topics.release(entry) && !self.is_destroyed() {
+            self.machine.borrow_mut().unsubscribe(now(), entry.name());
+            self.pump();
+        }
+    }
+
+    fn topic_state(&self, name: &str) -> tether_core::TopicState {
+        self.machine
+            .borrow()
+            .topic(name)
+            .map_or(tether_core::TopicState::Unsubscribed, |t| t.state)
+    }
+
+    pub(crate) fn publish_topic(
+        &self,
+        topic: &str,
+        event: &str,
+        data: tether_protocol::RawJson,
+    ) -> Result<MessageId, SendError> {
+        if self.is_destroyed() {
+            return Err(SendError::Destroyed);
+        }
+        let result = self.machine.borrow_mut().publish(now(), topic, event, data);
         self.pump();
         result
     }
@@ -401,7 +467,25 @@ impl Driver {
         }
     }
 
+    /// Hands an event the library itself found (an app frame that does not
+    /// decode) to the subscribers.
+    pub(crate) fn report(&self, event: &Event) {
+        if !self.is_destroyed() {
+            self.emit(event);
+        }
+    }
+
     fn emit(&self, event: &Event) {
+        if let Event::Topic(topic) = event {
+            let dropped = self.topics.dispatch(topic, |name| {
+                self.machine.borrow().topic(name).and_then(|t| t.position)
+            });
+            // The session ended under mounted handles: they still want the
+            // topic, so it is subscribed again for the next session.
+            if let Some(entry) = dropped {
+                self.subscribe_topic(&entry);
+            }
+        }
         let kind = EventKind::of(event);
         for callback in self.subscribers.matching(kind) {
             callback(event);

@@ -6,6 +6,7 @@ mod library;
 mod slow_consumer;
 mod spy;
 mod support;
+mod topics;
 
 use futures::{FutureExt, StreamExt};
 use leptos::prelude::*;

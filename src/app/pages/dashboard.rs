@@ -48,6 +48,9 @@ pub fn Dashboard() -> impl IntoView {
                 <span class="name">"tether"</span>
                 <span class="muted tagline">"self-healing WebSocket demo"</span>
             </div>
+            <nav class="nav">
+                <a href="/rooms" data-testid="nav-rooms">"Rooms"</a>
+            </nav>
             <button
                 class="ghost"
                 data-testid="sign-out"
