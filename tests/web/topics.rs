@@ -489,3 +489,46 @@ async fn the_apps_own_frames_arrive_typed_and_a_bad_payload_is_an_error_event() 
     );
     assert_eq!(f.conn.state().get_untracked(), ConnectionState::Connected);
 }
+
+/// Signing out ends the core's topics; the handles still mounted want
+/// theirs, so the library subscribes them again for the next session
+/// (afresh: a new session starts from the live end, with `last`).
+#[wasm_bindgen_test]
+async fn mounted_topics_are_joined_again_when_a_new_session_starts() {
+    let user = sign_up("session").await;
+    let token = log_in(&user).await.access_token;
+    let topic = create_room(&token, &[]).await;
+    let mut f = Fixture::start(Some(&token), |o| o);
+    let room = f.owner.with(|| f.conn.topic::<Chat>(topic.clone()));
+    let mut rx = messages(room);
+    subscribed(&mut f, room).await;
+    f.conn.sign_out();
+    f.wait_for("SignedOut", Duration::from_secs(5), |e| {
+        matches!(e, Event::SignedOut)
+    })
+    .await;
+    assert_eq!(
+        room.state().get_untracked(),
+        TopicState::Subscribing,
+        "wanted, held"
+    );
+    server_publish(&topic, "said", json!({"text": "while away"})).await;
+    f.conn.sign_in(token, None);
+    subscribed(&mut f, room).await;
+    server_publish(&topic, "said", json!({"text": "back"})).await;
+    let m = next(
+        &mut rx,
+        "a message of the new session",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        (m.offset, m.event),
+        (
+            2,
+            Chat::Said {
+                text: "back".into()
+            }
+        )
+    );
+}
