@@ -226,15 +226,15 @@ impl Registry {
             TopicEvent::NotRecovered { .. } => entry.position.set(position(topic)),
             _ => {}
         }
-        // Cloned so that a listener may drop handles (and so listeners).
-        let listeners: Vec<EventListener> = entry
-            .listeners
-            .borrow()
-            .iter()
-            .map(|(_, l)| l.clone())
-            .collect();
-        for listener in listeners {
-            listener(event);
+        // No borrow is held while a listener runs: it may drop handles (and
+        // so listeners). One listed while this runs is not called for it.
+        let count = entry.listeners.borrow().len();
+        for index in 0..count {
+            let listener = entry.listeners.borrow().get(index).map(|(_, l)| l.clone());
+            match listener {
+                Some(listener) => listener(event),
+                None => break,
+            }
         }
         let dropped = matches!(
             event,
@@ -335,8 +335,7 @@ impl<E: DeserializeOwned + 'static> Callbacks<E> {
     fn on_event(&self, event: &TopicEvent) {
         match event {
             TopicEvent::Message { message, replayed } => {
-                let callbacks = self.messages.borrow().clone();
-                if callbacks.is_empty() {
+                if self.messages.borrow().is_empty() {
                     return;
                 }
                 match crate::decode::event::<E>(&message.event, message.data.as_str()) {
@@ -349,9 +348,7 @@ impl<E: DeserializeOwned + 'static> Callbacks<E> {
                             id: message.id.clone(),
                             created_at: message.created_at.clone(),
                         };
-                        for callback in callbacks {
-                            callback(&message);
-                        }
+                        each(&self.messages, |callback| callback(&message));
                     }
                     Err(error) => self.error(&TopicError::Undecodable {
                         offset: message.offset,
@@ -365,10 +362,7 @@ impl<E: DeserializeOwned + 'static> Callbacks<E> {
                 epoch: epoch.clone(),
             }),
             TopicEvent::Published { id, offset, .. } => {
-                let callbacks = self.published.borrow().clone();
-                for callback in callbacks {
-                    callback(id, *offset);
-                }
+                each(&self.published, |callback| callback(id, *offset));
             }
             TopicEvent::PublishFailed { id, error, .. } => self.error(&TopicError::PublishFailed {
                 id: id.clone(),
@@ -379,12 +373,21 @@ impl<E: DeserializeOwned + 'static> Callbacks<E> {
     }
 
     fn error(&self, error: &TopicError) {
-        let callbacks = self.errors.borrow().clone();
-        if callbacks.is_empty() {
+        if self.errors.borrow().is_empty() {
             web_sys::console::warn_1(&format!("tether: {error}").into());
         }
-        for callback in callbacks {
-            callback(error);
+        each(&self.errors, |callback| callback(error));
+    }
+}
+
+/// Runs `call` on each callback of `list` with no borrow held while it
+/// runs (a callback may add callbacks; those run from the next event on).
+fn each<C: Clone>(list: &RefCell<Vec<C>>, call: impl Fn(C)) {
+    let count = list.borrow().len();
+    for index in 0..count {
+        let callback = list.borrow().get(index).cloned();
+        if let Some(callback) = callback {
+            call(callback);
         }
     }
 }
@@ -409,6 +412,9 @@ struct Handle<E> {
 pub struct Topic<E: 'static> {
     inner: StoredValue<Handle<E>, LocalStorage>,
     current: RwSignal<Option<Signals>>,
+    state: Signal<TopicState>,
+    presence: Signal<Vec<User>>,
+    position: Signal<Option<Position>>,
     _type: PhantomData<fn() -> E>,
 }
 
@@ -508,6 +514,7 @@ impl ConnectionManager {
         options: TopicOptions,
     ) -> Topic<E> {
         let name = name.into();
+        let current = RwSignal::new(None::<Signals>);
         let topic = Topic {
             inner: StoredValue::new_local(Handle {
                 manager: *self,
@@ -516,7 +523,20 @@ impl ConnectionManager {
                 name: String::new(),
                 callbacks: Rc::default(),
             }),
-            current: RwSignal::new(None),
+            current,
+            state: Signal::derive(move || {
+                current
+                    .with(|c| c.as_ref().map(|s| s.state.get()))
+                    .unwrap_or(TopicState::Unsubscribed)
+            }),
+            presence: Signal::derive(move || {
+                current
+                    .with(|c| c.as_ref().map(|s| s.presence.get()))
+                    .unwrap_or_default()
+            }),
+            position: Signal::derive(move || {
+                current.with(|c| c.as_ref().and_then(|s| s.position.get()))
+            }),
             _type: PhantomData,
         };
         // Joined at once, so that a publish right after this call is held
@@ -583,29 +603,18 @@ impl<E: DeserializeOwned + 'static> Topic<E> {
     /// with the server's code (not a member: `forbidden`; removed from the
     /// room: `removed`; ...).
     pub fn state(&self) -> Signal<TopicState> {
-        let current = self.current;
-        Signal::derive(move || {
-            current
-                .with(|c| c.as_ref().map(|s| s.state.get()))
-                .unwrap_or(TopicState::Unsubscribed)
-        })
+        self.state
     }
 
     /// Who is on the topic now (the user included once subscribed).
     pub fn presence(&self) -> Signal<Vec<User>> {
-        let current = self.current;
-        Signal::derive(move || {
-            current
-                .with(|c| c.as_ref().map(|s| s.presence.get()))
-                .unwrap_or_default()
-        })
+        self.presence
     }
 
     /// The last applied position (epoch and offset); `None` before the
     /// first `subscribed`.
     pub fn position(&self) -> Signal<Option<Position>> {
-        let current = self.current;
-        Signal::derive(move || current.with(|c| c.as_ref().and_then(|s| s.position.get())))
+        self.position
     }
 
     /// Calls `callback` with every message of the topic, in offset order

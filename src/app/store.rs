@@ -216,6 +216,16 @@ fn describe(event: &Event) -> Option<(&'static str, String)> {
             ("SendFailed", format!("{}: {error}", short_id(id.as_str())))
         }
         Event::Pong { .. } => return None,
+        // A room's messages and presence show in the room; the timeline
+        // keeps what changes a topic's standing.
+        Event::Topic(crate::TopicEvent::State { topic, state }) => {
+            ("Topic", format!("{topic}: {state:?}"))
+        }
+        Event::Topic(crate::TopicEvent::NotRecovered { topic, epoch }) => (
+            "Topic",
+            format!("{topic}: earlier messages may be missing (epoch {epoch})"),
+        ),
+        Event::Topic(_) => return None,
         Event::Error(error) => ("Error", error.to_string()),
         _ => ("Other", format!("{event:?}")),
     })

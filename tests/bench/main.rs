@@ -320,6 +320,196 @@ async fn throughput() -> Value {
     })
 }
 
+// ----- topic throughput -------------------------------------------------------
+
+/// Messages per batch of a topic flood: the server's topic publish does not
+/// wait for slow sockets (a socket past its queue bound of 1,024 frames is
+/// closed with 1013), so the flood goes in batches the socket can hold,
+/// each published once the previous one has arrived.
+const TOPIC_BATCH: u32 = 500;
+
+/// The bench's message type, as an app would write it.
+#[derive(serde::Deserialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+enum BenchEvent {
+    Tick {
+        #[allow(dead_code)]
+        n: u64,
+    },
+}
+
+/// A room of the user with `token`, as its topic name.
+async fn bench_room(token: &Secret) -> String {
+    let response = gloo_net::http::Request::post(&format!("{SERVER}/api/rooms"))
+        .header("Authorization", &format!("Bearer {}", token.expose()))
+        .json(&json!({"name": "bench", "members": []}))
+        .expect("a JSON body")
+        .send()
+        .await
+        .expect("POST /api/rooms");
+    assert_eq!(response.status(), 201, "POST /api/rooms");
+    let room: Value = response.json().await.expect("a room");
+    format!("room:{}", room["id"].as_str().expect("a room id"))
+}
+
+/// Per batch, the first and last arrival (performance.now() ms); the rate
+/// is the messages after each batch's first over the time they took, so
+/// the HTTP round trips between batches do not count.
+#[derive(Default)]
+struct Batches {
+    count: Cell<u32>,
+    spans: RefCell<Vec<(f64, f64)>>,
+}
+
+impl Batches {
+    fn arrived(&self, offset: u64, t: f64) {
+        let batch = ((offset - 1) / u64::from(TOPIC_BATCH)) as usize;
+        let mut spans = self.spans.borrow_mut();
+        if spans.len() <= batch {
+            spans.resize(batch + 1, (t, t));
+        }
+        spans[batch].1 = t;
+        self.count.set(self.count.get() + 1);
+    }
+
+    fn rate(&self) -> f64 {
+        let spans = self.spans.borrow();
+        let ms: f64 = spans.iter().map(|(a, b)| b - a).sum();
+        let frames = self.count.get().saturating_sub(spans.len() as u32);
+        f64::from(frames) / (ms / 1000.0)
+    }
+}
+
+/// Publishes `batches` batches to `topic`, each after `seen` reached the
+/// previous one's end.
+async fn topic_flood(topic: &str, batches: u32, seen: impl Fn() -> u32) {
+    for b in 1..=batches {
+        post(
+            &format!("/api/admin/topics/{topic}/publish"),
+            json!({"event": "tick", "count": TOPIC_BATCH}),
+        )
+        .await;
+        until("a topic batch", 600, || seen() >= b * TOPIC_BATCH).await;
+    }
+}
+
+/// The flood into a typed [`Topic`] handler (`on_message`, decoded into
+/// `BenchEvent`).
+async fn topic_manager_round(batches: u32) -> f64 {
+    let (_, token) = user("topic").await;
+    let topic = bench_room(&token).await;
+    let m = Mounted::new(&token);
+    m.connect().await;
+    let handle = m.owner.with(|| m.conn.topic::<BenchEvent>(topic.clone()));
+    let subscribed = handle.state();
+    until("the topic subscribed", 30, move || {
+        subscribed.get_untracked() == tether::TopicState::Subscribed
+    })
+    .await;
+    let seen = Rc::new(Batches::default());
+    let record = seen.clone();
+    handle.on_message(move |message| {
+        let BenchEvent::Tick { .. } = message.event;
+        record.arrived(message.offset, now_ms());
+    });
+    topic_flood(&topic, batches, || seen.count.get()).await;
+    let rate = seen.rate();
+    m.teardown();
+    rate
+}
+
+/// The same flood into a plain JavaScript WebSocket that subscribes and
+/// does `JSON.parse` per frame.
+const RAW_TOPIC_JS: &str = r#"
+const s = { count: 0, spans: [], authed: false, subscribed: false };
+const ws = new WebSocket(url);
+s.ws = ws;
+ws.onopen = () => ws.send(JSON.stringify({ type: "auth", payload: { token, last_seq: null } }));
+ws.onmessage = (e) => {
+  const m = JSON.parse(e.data);
+  if (m.type === "message") {
+    const t = performance.now();
+    const b = Math.floor((m.payload.offset - 1) / batch);
+    if (s.spans[b] === undefined) s.spans[b] = [t, t];
+    s.spans[b][1] = t;
+    s.count++;
+  } else if (m.type === "auth_success") {
+    s.authed = true;
+    ws.send(JSON.stringify({ type: "subscribe", payload: { topic } }));
+  } else if (m.type === "subscribed") {
+    s.subscribed = true;
+  }
+};
+s.rate = () => {
+  let ms = 0;
+  for (const [a, b] of s.spans) ms += b - a;
+  return (s.count - s.spans.length) / (ms / 1000);
+};
+return s;
+"#;
+
+async fn topic_raw_round(batches: u32) -> f64 {
+    let (_, token) = user("topic-raw").await;
+    let topic = bench_room(&token).await;
+    let open = js_sys::Function::new_with_args("url, token, topic, batch", RAW_TOPIC_JS);
+    let args = js_sys::Array::of4(
+        &JsValue::from_str(&ws_url()),
+        &JsValue::from_str(token.expose()),
+        &JsValue::from_str(&topic),
+        &JsValue::from(TOPIC_BATCH),
+    );
+    let state = open
+        .apply(&JsValue::NULL, &args)
+        .expect("the raw socket opens");
+    let s = state.clone();
+    until("subscribed (raw socket)", 30, move || {
+        field(&s, "subscribed") > 0.0
+    })
+    .await;
+    let s = state.clone();
+    topic_flood(&topic, batches, move || field(&s, "count") as u32).await;
+    let rate: js_sys::Function = js_sys::Reflect::get(&state, &JsValue::from_str("rate"))
+        .unwrap()
+        .unchecked_into();
+    let rate = rate
+        .call0(&JsValue::NULL)
+        .unwrap()
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let ws: web_sys::WebSocket = js_sys::Reflect::get(&state, &JsValue::from_str("ws"))
+        .unwrap()
+        .unchecked_into();
+    ws.set_onmessage(None);
+    let _ = ws.close();
+    rate
+}
+
+/// Topic messages per second into the typed handler against the raw
+/// socket, alternating rounds, best of each (as [`throughput`]).
+async fn topic_throughput() -> Value {
+    let batches = (frames() / 5).div_ceil(TOPIC_BATCH).max(2);
+    topic_raw_round(2).await;
+    topic_manager_round(2).await;
+    let mut raw = Vec::new();
+    let mut manager = Vec::new();
+    for _ in 0..ROUNDS {
+        raw.push(topic_raw_round(batches).await);
+        manager.push(topic_manager_round(batches).await);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);
+    let (raw_best, manager_best) = (best(&raw), best(&manager));
+    json!({
+        "messages": batches * TOPIC_BATCH,
+        "batch": TOPIC_BATCH,
+        "rounds": ROUNDS,
+        "raw_fps": raw.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        "manager_fps": manager.iter().map(|x| x.round()).collect::<Vec<_>>(),
+        "raw_best_fps": raw_best.round(),
+        "manager_best_fps": manager_best.round(),
+        "ratio": (manager_best / raw_best * 1000.0).round() / 1000.0,
+    })
+}
+
 /// CPU cost per notification frame without the network, in µs: the core
 /// machine alone (decode, dedupe, emit, drain its effects), frame decoding
 /// alone (and, for reference, serde_json into a derived enum), and `JSON.parse` of the same text in JS. This splits the
@@ -653,7 +843,7 @@ async fn memory() -> Value {
 // ----- the one run --------------------------------------------------------------
 
 /// Whether to run `section` (all unless the compile-time `BENCH_ONLY` lists
-/// some, comma-separated: memory, recovery, cpu, throughput).
+/// some, comma-separated: memory, recovery, cpu, throughput, topics).
 fn enabled(section: &str) -> bool {
     option_env!("BENCH_ONLY").is_none_or(|only| only.split(',').any(|s| s.trim() == section))
 }
@@ -674,6 +864,9 @@ async fn bench() {
     }
     if enabled("throughput") {
         report.insert("throughput".into(), throughput().await);
+    }
+    if enabled("topics") {
+        report.insert("topic_throughput".into(), topic_throughput().await);
     }
     let agent = web_sys::window().unwrap().navigator().user_agent().ok();
     report.insert("user_agent".into(), json!(agent));
