@@ -190,6 +190,12 @@ impl Topics {
         (name, entry)
     }
 
+    fn existing(&self, topic: &str) -> Option<(Arc<str>, Arc<Mutex<Live>>)> {
+        let live = self.live.lock().expect("lock");
+        live.get_key_value(topic)
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+    }
+
     fn index(&self, socket_id: u64, topic: &Arc<str>, subscribed: bool) {
         let mut by_socket = self.by_socket.lock().expect("lock");
         if subscribed {
@@ -214,7 +220,7 @@ impl Topics {
 
     /// Subscribes (or re-subscribes, replacing the socket's subscription
     /// without a leave or join) if `authorize` allows it, under the topic's
-    /// lock. Where the stream starts follows Topics rule 2: `since` of the
+    /// lock (it is called twice). Where the stream starts follows Topics rule 2: `since` of the
     /// same epoch with everything after it retained is `recovered: true`
     /// from `since.offset + 1`; otherwise (`recovered: false` when `since`
     /// was given) the newest `last` retained messages are replayed.
@@ -224,8 +230,11 @@ impl Topics {
         who: Subscriber<'_>,
         since: Option<&Position>,
         last: u32,
-        authorize: impl FnOnce() -> Result<(), SubscribeErrorCode>,
+        authorize: impl Fn() -> Result<(), SubscribeErrorCode>,
     ) -> Result<Joined, SubscribeErrorCode> {
+        // Checked before the topic's entry is made (a refused name leaves
+        // nothing behind), and again under its lock.
+        authorize()?;
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         authorize()?;
@@ -279,7 +288,9 @@ impl Topics {
     /// Ends the socket's subscription (if any), with a leave when it was
     /// the user's last on the topic. Returns whether there was one.
     pub fn unsubscribe(&self, topic: &str, socket_id: u64) -> bool {
-        let (name, live) = self.topic(topic);
+        let Some((name, live)) = self.existing(topic) else {
+            return false;
+        };
         let mut live = live.lock().expect("lock");
         let Some(gone) = live.subscribers.remove(&socket_id) else {
             return false;
@@ -385,7 +396,8 @@ impl Topics {
     /// topic's lock: `authorize` (forbidden), the socket's subscription
     /// (not_subscribed), `body` (malformed_body), then the id (a duplicate
     /// is answered with its original offset); then appended and sent to
-    /// every subscriber, the publisher's socket included.
+    /// every subscriber, the publisher's socket included. `authorize` is
+    /// called twice (before the topic's entry is made, and under its lock).
     pub fn publish(
         &self,
         topic: &str,
@@ -393,8 +405,11 @@ impl Topics {
         event: &str,
         data: &RawValue,
         body: Result<(), BodyError>,
-        authorize: impl FnOnce() -> bool,
+        authorize: impl Fn() -> bool,
     ) -> Published {
+        if !authorize() {
+            return Published::Forbidden;
+        }
         let (name, live) = self.topic(topic);
         let live = live.lock().expect("lock");
         if !authorize() {
@@ -450,15 +465,49 @@ impl Topics {
         live.fan_out(topic, &frame, None);
         head.offset
     }
+}
 
-    /// The live queues of the topic's subscribers (for back-pressure in
-    /// bulk dev publishes).
-    pub fn outboxes(&self, topic: &str) -> Vec<Outbox> {
-        let (_, live) = self.topic(topic);
-        let live = live.lock().expect("lock");
-        live.subscribers
-            .values()
-            .map(|s| s.outbox.clone())
-            .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::QueueLimits;
+
+    #[test]
+    fn refused_names_leave_nothing_behind() {
+        let topics = Topics::default();
+        let (outbox, _rx) = Outbox::new(QueueLimits::default());
+        let user = User {
+            user_id: Uuid::nil().to_string(),
+            username: "u".into(),
+        };
+        let who = Subscriber {
+            socket_id: 1,
+            generation: 1,
+            user_id: Uuid::nil(),
+            user: &user,
+            outbox: &outbox,
+        };
+        let inbox = Inbox::default();
+        for n in 0..100 {
+            let topic = format!("room:{n}");
+            let refused =
+                topics.subscribe(&topic, who, None, 0, || Err(SubscribeErrorCode::NotFound));
+            assert_eq!(refused.unwrap_err(), SubscribeErrorCode::NotFound);
+            let data = RawValue::from_string("1".into()).unwrap();
+            let publisher = Publisher {
+                socket_id: 1,
+                user_id: Uuid::nil(),
+                user: &user,
+                id: "p",
+                inbox: &inbox,
+            };
+            assert_eq!(
+                topics.publish(&topic, publisher, "e", &data, Ok(()), || false),
+                Published::Forbidden
+            );
+            assert!(!topics.unsubscribe(&topic, 1));
+        }
+        assert!(topics.live.lock().unwrap().is_empty());
+        assert!(topics.topics_of(1).is_empty());
     }
 }
