@@ -40,24 +40,47 @@ struct Entry {
 struct Live {
     /// By socket id.
     subscribers: HashMap<u64, Entry>,
+    /// The users subscribed, each with their number of sockets.
+    users: HashMap<Uuid, (User, usize)>,
 }
 
 impl Live {
-    fn has_user(&self, user_id: Uuid, except_socket: Option<u64>) -> bool {
-        self.subscribers
-            .iter()
-            .any(|(socket, s)| s.user_id == user_id && Some(*socket) != except_socket)
+    /// Adds (or replaces) a socket's subscription; `true` when its user
+    /// joined (had no other).
+    fn add(&mut self, socket_id: u64, entry: Entry) -> bool {
+        let user_id = entry.user_id;
+        let user = entry.user.clone();
+        if let Some(old) = self.subscribers.insert(socket_id, entry) {
+            // A socket's user does not change under a subscription (a
+            // re-auth as another user ends them first).
+            debug_assert_eq!(old.user_id, user_id);
+            return false;
+        }
+        let count = self.users.entry(user_id).or_insert((user, 0));
+        count.1 += 1;
+        count.1 == 1
+    }
+
+    /// Removes a socket's subscription; with `true` when its user left
+    /// (had no other).
+    fn remove(&mut self, socket_id: u64) -> Option<(Entry, bool)> {
+        let entry = self.subscribers.remove(&socket_id)?;
+        let left = match self.users.get_mut(&entry.user_id) {
+            Some(count) if count.1 > 1 => {
+                count.1 -= 1;
+                false
+            }
+            _ => {
+                self.users.remove(&entry.user_id);
+                true
+            }
+        };
+        Some((entry, left))
     }
 
     /// Users subscribed now, each once, sorted by username.
     fn present(&self) -> Vec<User> {
-        let mut seen = HashSet::new();
-        let mut users: Vec<User> = self
-            .subscribers
-            .values()
-            .filter(|s| seen.insert(s.user_id))
-            .map(|s| s.user.clone())
-            .collect();
+        let mut users: Vec<User> = self.users.values().map(|(u, _)| u.clone()).collect();
         users.sort_by(|a, b| a.username.cmp(&b.username).then(a.user_id.cmp(&b.user_id)));
         users
     }
@@ -252,9 +275,7 @@ impl Topics {
                 (since.map(|_| false), from, replay)
             }
         };
-        let replaced = live.subscribers.contains_key(&who.socket_id);
-        let joins = !replaced && !live.has_user(who.user_id, None);
-        live.subscribers.insert(
+        let joins = live.add(
             who.socket_id,
             Entry {
                 user_id: who.user_id,
@@ -292,11 +313,11 @@ impl Topics {
             return false;
         };
         let mut live = live.lock().expect("lock");
-        let Some(gone) = live.subscribers.remove(&socket_id) else {
+        let Some((gone, left)) = live.remove(socket_id) else {
             return false;
         };
         self.index(socket_id, &name, false);
-        if !live.has_user(gone.user_id, None) {
+        if left {
             live.presence(&name, Vec::new(), vec![gone.user], None);
         }
         true
@@ -348,7 +369,7 @@ impl Topics {
         );
         let mut user = None;
         for socket in &sockets {
-            if let Some(s) = live.subscribers.remove(socket) {
+            if let Some((s, _)) = live.remove(*socket) {
                 self.index(*socket, &name, false);
                 let _ = s.outbox.send(Outbound::TopicEnded {
                     topic: name.clone(),
@@ -380,6 +401,7 @@ impl Topics {
                 epoch: Some(head.epoch.clone()),
             },
         );
+        live.users.clear();
         let subscribers = std::mem::take(&mut live.subscribers);
         for (socket, s) in &subscribers {
             self.index(*socket, &name, false);
