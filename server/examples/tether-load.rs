@@ -354,14 +354,13 @@ impl SocketTask {
                         .map_err(|e| format!("send subscribe: {e}"))?;
                     // Presence frames of earlier subscribers may come first.
                     loop {
-                        match ws.next().await {
-                            Some(Ok(Message::Text(t)))
-                                if frame_type(t.as_str()).as_deref() == Some("subscribed") =>
-                            {
-                                break;
-                            }
-                            Some(Ok(Message::Text(t)))
-                                if frame_type(t.as_str()).as_deref() == Some("presence") => {}
+                        let frame = match ws.next().await {
+                            Some(Ok(Message::Text(t))) => ServerMessage::decode(t.as_str()),
+                            other => return Err(format!("subscribe: {other:?}")),
+                        };
+                        match frame {
+                            Ok(ServerMessage::Subscribed(_)) => break,
+                            Ok(ServerMessage::Presence(_)) => {}
                             other => return Err(format!("subscribe: {other:?}")),
                         }
                     }
@@ -394,16 +393,14 @@ impl SocketTask {
                     }
                 }
                 incoming = ws.next() => match incoming {
-                    Some(Ok(Message::Text(text))) if self.topic.is_some() && frame_type(text.as_str()).as_deref() == Some("message") => {
-                        if topic_event(text.as_str()).as_deref() == Some(self.marker.as_str()) {
-                            let _ = self.arrivals.send(Instant::now());
-                        }
-                    }
                     Some(Ok(Message::Text(text))) => match ServerMessage::decode(text.as_str()) {
                         Ok(ServerMessage::Pong(_)) => {
                             self.counters.pongs.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(ServerMessage::Notification(n)) if n.title == self.marker => {
+                            let _ = self.arrivals.send(Instant::now());
+                        }
+                        Ok(ServerMessage::Message(m)) if m.event == self.marker => {
                             let _ = self.arrivals.send(Instant::now());
                         }
                         _ => {}
@@ -421,29 +418,4 @@ impl SocketTask {
             }
         }
     }
-}
-
-/// The `type` of a frame.
-fn frame_type(text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Frame {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    serde_json::from_str::<Frame>(text).ok().map(|f| f.kind)
-}
-
-/// The `event` of a topic `message` frame.
-fn topic_event(text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Frame {
-        payload: Payload,
-    }
-    #[derive(serde::Deserialize)]
-    struct Payload {
-        event: String,
-    }
-    serde_json::from_str::<Frame>(text)
-        .ok()
-        .map(|f| f.payload.event)
 }

@@ -12,21 +12,25 @@
 //! separated by a removal.
 
 pub mod store;
-pub mod wire;
 
 use crate::delivery::{BodyError, Claim, Inbox};
 use crate::registry::{Outbound, Outbox};
 use axum::extract::ws::Utf8Bytes;
-use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 pub use store::{Head, History, MemoryStore, TopicStore};
-pub use wire::{
+pub use tether_protocol::{
     MAX_LAST, MAX_TOPIC_BYTES, MAX_TOPICS_PER_SOCKET, Position, SubscribeErrorCode, Subscribed,
     TOPIC_RETENTION, UnsubscribedCode, User, is_valid_topic,
 };
+use tether_protocol::{Presence, RawJson, ServerMessage, TopicMessage, Unsubscribed};
+
+/// Encodes a server frame once, for every socket it goes to.
+fn encode(message: ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(message.encode())
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -101,14 +105,11 @@ impl Live {
     }
 
     fn presence(&self, topic: &Arc<str>, joined: Vec<User>, left: Vec<User>, except: Option<u64>) {
-        let frame = wire::encode(
-            "presence",
-            &wire::Presence {
-                topic: topic.to_string(),
-                joined,
-                left,
-            },
-        );
+        let frame = encode(ServerMessage::Presence(Presence {
+            topic: topic.to_string(),
+            joined,
+            left,
+        }));
         self.fan_out(topic, &frame, except);
     }
 }
@@ -358,15 +359,12 @@ impl Topics {
             .filter(|(_, s)| s.user_id == user_id)
             .map(|(socket, _)| *socket)
             .collect();
-        let frame = wire::encode(
-            "unsubscribed",
-            &wire::Unsubscribed {
-                topic: topic.to_owned(),
-                code: UnsubscribedCode::Removed,
-                message: message.to_owned(),
-                epoch: None,
-            },
-        );
+        let frame = encode(ServerMessage::Unsubscribed(Unsubscribed {
+            topic: topic.to_owned(),
+            code: UnsubscribedCode::Removed,
+            message: message.to_owned(),
+            epoch: None,
+        }));
         let mut user = None;
         for socket in &sockets {
             if let Some((s, _)) = live.remove(*socket) {
@@ -392,15 +390,12 @@ impl Topics {
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         let head = self.store.reset(topic);
-        let frame = wire::encode(
-            "unsubscribed",
-            &wire::Unsubscribed {
-                topic: topic.to_owned(),
-                code: UnsubscribedCode::Reset,
-                message: "the topic's history was reset; earlier messages may be missing".into(),
-                epoch: Some(head.epoch.clone()),
-            },
-        );
+        let frame = encode(ServerMessage::Unsubscribed(Unsubscribed {
+            topic: topic.to_owned(),
+            code: UnsubscribedCode::Reset,
+            message: "the topic's history was reset; earlier messages may be missing".into(),
+            epoch: Some(head.epoch.clone()),
+        }));
         live.users.clear();
         let subscribers = std::mem::take(&mut live.subscribers);
         for (socket, s) in &subscribers {
@@ -425,7 +420,7 @@ impl Topics {
         topic: &str,
         who: Publisher<'_>,
         event: &str,
-        data: &RawValue,
+        data: &RawJson,
         body: Result<(), BodyError>,
         authorize: impl Fn() -> bool,
     ) -> Published {
@@ -454,7 +449,7 @@ impl Topics {
     }
 
     /// Publishes as the server (`from: null`); returns the offset.
-    pub fn publish_as_server(&self, topic: &str, event: &str, data: &RawValue) -> u64 {
+    pub fn publish_as_server(&self, topic: &str, event: &str, data: &RawJson) -> u64 {
         let (name, live) = self.topic(topic);
         let live = live.lock().expect("lock");
         self.append(&name, &live, event, data, None)
@@ -465,24 +460,21 @@ impl Topics {
         topic: &Arc<str>,
         live: &Live,
         event: &str,
-        data: &RawValue,
+        data: &RawJson,
         from: Option<&User>,
     ) -> u64 {
         let id = Uuid::new_v4().to_string();
         let created_at = tether_protocol::time::format_rfc3339(crate::now_ms());
         let (head, frame) = self.store.append(topic, &mut |offset| {
-            wire::encode(
-                "message",
-                &wire::TopicMessage {
-                    topic,
-                    offset,
-                    event,
-                    data,
-                    from,
-                    id: id.clone(),
-                    created_at: created_at.clone(),
-                },
-            )
+            encode(ServerMessage::Message(TopicMessage {
+                topic: topic.to_string(),
+                offset,
+                event: event.to_owned(),
+                data: data.clone(),
+                from: from.cloned(),
+                id: id.clone(),
+                created_at: created_at.clone(),
+            }))
         });
         live.fan_out(topic, &frame, None);
         head.offset
@@ -515,7 +507,7 @@ mod tests {
             let refused =
                 topics.subscribe(&topic, who, None, 0, || Err(SubscribeErrorCode::NotFound));
             assert_eq!(refused.unwrap_err(), SubscribeErrorCode::NotFound);
-            let data = RawValue::from_string("1".into()).unwrap();
+            let data = RawJson::new("1").unwrap();
             let publisher = Publisher {
                 socket_id: 1,
                 user_id: Uuid::nil(),
