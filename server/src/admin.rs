@@ -332,10 +332,17 @@ async fn reset_topic(
 #[derive(Debug, Deserialize)]
 struct TopicPublish {
     event: String,
-    #[serde(default)]
-    data: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<tether_protocol::RawJson>,
     #[serde(default)]
     count: Option<u64>,
+}
+
+/// A field that is present, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<tether_protocol::RawJson>, D::Error> {
+    tether_protocol::RawJson::deserialize(deserializer).map(Some)
 }
 
 /// `POST /api/admin/topics/{topic}/publish`: publishes as the server
@@ -353,7 +360,7 @@ async fn publish_topic(
     let mut offset = 0;
     let published = match (publish.data, publish.count) {
         (Some(data), None) => {
-            crate::delivery::check_numbers(data.get())
+            crate::delivery::check_numbers(data.as_str())
                 .map_err(|e| ApiFailure::BadRequest(e.to_string()))?;
             offset = state
                 .topics
@@ -365,7 +372,7 @@ async fn publish_topic(
                 if n % 1_000 == 0 {
                     tokio::task::yield_now().await;
                 }
-                let data = serde_json::value::to_raw_value(&json!({"n": n}))
+                let data = tether_protocol::RawJson::from_value(&json!({"n": n}))
                     .expect("an object of one integer serializes");
                 offset = state
                     .topics

@@ -436,6 +436,26 @@ mod tests {
     }
 
     #[test]
+    fn publish_ids_past_the_bound_within_the_window_are_refused() {
+        let inbox = Inbox::default();
+        let user = Uuid::new_v4();
+        for i in 0..MAX_REMEMBERED_IDS {
+            let id = i.to_string();
+            assert_eq!(inbox.claim_publish(user, &id), Claim::New);
+            inbox.settle_publish(user, &id, "room:1", i as u64 + 1);
+        }
+        // `nack rate_limited`; the ones remembered are still answered.
+        assert_eq!(inbox.claim_publish(user, "new"), Claim::Full);
+        assert_eq!(
+            inbox.claim_publish(user, "0"),
+            Claim::Duplicate {
+                topic: "room:1".into(),
+                offset: 1
+            }
+        );
+    }
+
+    #[test]
     fn ids_are_remembered_for_the_window_and_the_last_10000() {
         let inbox = Inbox::with_window(Duration::ZERO);
         let user = Uuid::new_v4();

@@ -4,11 +4,7 @@
 use crate::AppState;
 use crate::delivery::{Applying, MAX_ID_BYTES};
 use crate::registry::{Outbound, Outbox, OutboxReceiver};
-use crate::topics::wire::{self, PublishFrame, SubscribeFrame, UnsubscribeFrame};
-use crate::topics::{
-    MAX_TOPICS_PER_SOCKET, Published, Publisher, SubscribeErrorCode, Subscriber, UnsubscribedCode,
-    is_valid_topic,
-};
+use crate::topics::{Published, Publisher, Subscriber};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tether_protocol::{
     Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
-    MAX_FRAME_BYTES, Nack, NackCode, Pong, Secret, ServerMessage, close_code, error_code,
+    MAX_LAST, MAX_TOPICS_PER_SOCKET, Nack, NackCode, Outgoing, Pong, Publish, Secret,
+    ServerMessage, Subscribe, SubscribeError, SubscribeErrorCode, Unsubscribe, Unsubscribed,
+    UnsubscribedCode, User, close_code, error_code, is_valid_topic,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -90,7 +88,7 @@ enum Flow {
 struct Authenticated {
     user_id: Uuid,
     /// The user as topic frames show them.
-    user: wire::User,
+    user: User,
     expires_at: Instant,
 }
 
@@ -421,21 +419,15 @@ impl Session {
                 )
                 .await;
         };
-        if text.len() <= MAX_FRAME_BYTES && authenticated {
-            match frame_type(text.as_str()) {
-                Some("send") => return self.on_send(text.as_str()).await,
-                Some("subscribe") => return self.on_subscribe(text.as_str()).await,
-                Some("unsubscribe") => return self.on_unsubscribe(text.as_str()).await,
-                Some("publish") => return self.on_publish(text.as_str()).await,
-                _ => {}
-            }
-        }
         let decoded = match ClientMessage::decode(text.as_str()) {
             Ok(message) => message,
             Err(DecodeError::InvalidPayload { kind, .. }) if kind == "auth" => {
                 return self.on_auth(lenient_auth(text.as_str())).await;
             }
             Err(_) if !authenticated => return self.not_authenticated().await,
+            Err(DecodeError::InvalidSubscribe { topic }) => {
+                return self.on_invalid_subscribe(topic).await;
+            }
             Err(err) => return self.error(err.code(), err.to_string()).await,
         };
         match decoded {
@@ -448,7 +440,10 @@ impl Session {
                 }
                 self.send(ServerMessage::Pong(Pong { seq: ping.seq })).await
             }
-            ClientMessage::Send(_) => self.on_send(text.as_str()).await,
+            ClientMessage::Send(send) => self.on_send(send).await,
+            ClientMessage::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+            ClientMessage::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
+            ClientMessage::Publish(publish) => self.on_publish(publish).await,
             _ => {
                 self.error(error_code::UNKNOWN_TYPE, "unknown frame type")
                     .await
@@ -456,22 +451,11 @@ impl Session {
         }
     }
 
-    /// A `send` frame, parsed once with serde_json: the body stays the raw
-    /// text that arrived (never re-encoded), and is acked only if it obeys
-    /// [`crate::delivery::check_numbers`].
-    async fn on_send(&mut self, text: &str) -> Flow {
-        let frame: SendFrame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                return self
-                    .error(
-                        error_code::MALFORMED_FRAME,
-                        format!("malformed send frame: {}", err.classify_text()),
-                    )
-                    .await;
-            }
-        };
-        let SendPayload { id, body } = frame.payload;
+    /// A `send` frame (read once, by [`ClientMessage::decode`]): the body
+    /// stays the raw text that arrived (never re-encoded), and is acked only
+    /// if it obeys [`crate::delivery::check_numbers`].
+    async fn on_send(&mut self, send: Outgoing) -> Flow {
+        let Outgoing { id, body } = send;
         if id.is_empty() || id.len() > MAX_ID_BYTES {
             return self
                 .error(
@@ -480,7 +464,7 @@ impl Session {
                 )
                 .await;
         }
-        if let Err(err) = crate::delivery::check_numbers(body.get()) {
+        if let Err(err) = crate::delivery::check_numbers(body.as_str()) {
             return self
                 .send(ServerMessage::Nack(Nack {
                     id,
@@ -490,11 +474,16 @@ impl Session {
                 .await;
         }
         let user = self.user().expect("authenticated");
-        let applying = self.state.inbox.apply(user, &id, body);
+        let applying = self.state.inbox.apply(user, &id, body.into());
         tracing::debug!(socket_id = self.socket_id, ?applying, "send frame");
         match applying {
             Applying::Applied | Applying::Duplicate => {
-                self.send(ServerMessage::Ack(Ack { id })).await
+                self.send(ServerMessage::Ack(Ack {
+                    id,
+                    topic: None,
+                    offset: None,
+                }))
+                .await
             }
             Applying::Full => {
                 self.send(ServerMessage::Nack(Nack {
@@ -520,53 +509,54 @@ impl Session {
         code: SubscribeErrorCode,
         message: impl Into<String>,
     ) -> Flow {
-        self.send_raw(wire::encode(
-            "subscribe_error",
-            &wire::SubscribeError {
-                topic,
-                code,
-                message: message.into(),
-                retry: false,
-            },
-        ))
+        self.send(ServerMessage::SubscribeError(SubscribeError {
+            topic,
+            code,
+            message: message.into(),
+            retry: false,
+        }))
+        .await
+    }
+
+    /// A `subscribe` with a string topic but a malformed `since` or `last`.
+    async fn on_invalid_subscribe(&mut self, topic: String) -> Flow {
+        if !is_valid_topic(&topic) {
+            return self.invalid_topic(topic).await;
+        }
+        self.subscribe_error(
+            topic,
+            SubscribeErrorCode::BadRequest,
+            "`since` must be null or {\"epoch\": <string>, \"offset\": <integer >= 0>}, `last` an integer from 0 to 1000",
+        )
+        .await
+    }
+
+    async fn invalid_topic(&mut self, topic: String) -> Flow {
+        self.subscribe_error(
+            topic,
+            SubscribeErrorCode::InvalidTopic,
+            "a topic is <kind>:<id> of ASCII letters, digits, '-', '_' and '.', at most 128 bytes",
+        )
         .await
     }
 
     /// `subscribe`: the checks of Topics rule 1 in order (topic name,
     /// `since`/`last`, the socket's topic count, the room's existence and
     /// membership), then `subscribed` and the replay.
-    async fn on_subscribe(&mut self, text: &str) -> Flow {
-        let frame: SubscribeFrame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                return self
-                    .error(
-                        error_code::MALFORMED_FRAME,
-                        format!(
-                            "malformed subscribe frame: {}",
-                            classify(&err, "`payload` must hold a string `topic`")
-                        ),
-                    )
-                    .await;
-            }
-        };
-        if !is_valid_topic(&frame.payload.topic) {
+    async fn on_subscribe(&mut self, subscribe: Subscribe) -> Flow {
+        if !is_valid_topic(&subscribe.topic) {
+            return self.invalid_topic(subscribe.topic).await;
+        }
+        let last = subscribe.last.unwrap_or(0);
+        if last > MAX_LAST {
             return self
                 .subscribe_error(
-                    frame.payload.topic,
-                    SubscribeErrorCode::InvalidTopic,
-                    "a topic is <kind>:<id> of ASCII letters, digits, '-', '_' and '.', at most 128 bytes",
+                    subscribe.topic,
+                    SubscribeErrorCode::BadRequest,
+                    format!("`last` must be an integer from 0 to {MAX_LAST}"),
                 )
                 .await;
         }
-        let subscribe = match frame.payload.check() {
-            Ok(subscribe) => subscribe,
-            Err((topic, message)) => {
-                return self
-                    .subscribe_error(topic, SubscribeErrorCode::BadRequest, message)
-                    .await;
-            }
-        };
         let topic = subscribe.topic;
         if !self.subscriptions.contains_key(topic.as_str())
             && self.subscriptions.len() >= MAX_TOPICS_PER_SOCKET
@@ -595,7 +585,7 @@ impl Session {
                 outbox: &self.outbox,
             },
             subscribe.since.as_ref(),
-            subscribe.last,
+            last,
             || crate::rooms::may_subscribe(&state, &topic, user_id),
         );
         let joined = match joined {
@@ -618,7 +608,7 @@ impl Session {
             "subscribed"
         );
         let flow = self
-            .send_raw(wire::encode("subscribed", &joined.subscribed))
+            .send(ServerMessage::Subscribed(joined.subscribed))
             .await;
         self.replay
             .extend(joined.replay.into_iter().map(|f| (Some(name.clone()), f)));
@@ -627,56 +617,21 @@ impl Session {
 
     /// `unsubscribe`: always answered `unsubscribed` (also when the socket
     /// was not subscribed).
-    async fn on_unsubscribe(&mut self, text: &str) -> Flow {
-        let frame: UnsubscribeFrame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                return self
-                    .error(
-                        error_code::MALFORMED_FRAME,
-                        format!(
-                            "malformed unsubscribe frame: {}",
-                            classify(&err, "`payload` must hold a string `topic`")
-                        ),
-                    )
-                    .await;
-            }
-        };
-        let topic = frame.payload.topic;
+    async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Flow {
+        let topic = unsubscribe.topic;
         self.state.topics.unsubscribe(&topic, self.socket_id);
         self.forget_topic(&topic);
-        self.send_raw(wire::encode(
-            "unsubscribed",
-            &wire::Unsubscribed {
-                topic,
-                code: UnsubscribedCode::Unsubscribed,
-                message: "unsubscribed".into(),
-                epoch: None,
-            },
-        ))
+        self.send(ServerMessage::Unsubscribed(Unsubscribed {
+            topic,
+            code: UnsubscribedCode::Unsubscribed,
+            message: "unsubscribed".into(),
+            epoch: None,
+        }))
         .await
     }
 
     /// `publish`: `data` stays the raw text that arrived; Topics rule 4.
-    async fn on_publish(&mut self, text: &str) -> Flow {
-        let frame: PublishFrame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                return self
-                    .error(
-                        error_code::MALFORMED_FRAME,
-                        format!(
-                            "malformed publish frame: {}",
-                            classify(
-                                &err,
-                                "`payload` must hold string `id`, `topic` and `event`, and a `data`"
-                            )
-                        ),
-                    )
-                    .await;
-            }
-        };
-        let publish = frame.payload;
+    async fn on_publish(&mut self, publish: Publish) -> Flow {
         if publish.id.is_empty() || publish.id.len() > MAX_ID_BYTES {
             return self
                 .error(
@@ -702,7 +657,7 @@ impl Session {
             },
             &publish.event,
             &publish.data,
-            crate::delivery::check_numbers(publish.data.get()),
+            crate::delivery::check_numbers(publish.data.as_str()),
             || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
         );
         tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
@@ -714,18 +669,15 @@ impl Session {
             })
         };
         let ack = |topic: String, offset| {
-            wire::encode(
-                "ack",
-                &wire::TopicAck {
-                    id: publish.id.clone(),
-                    topic,
-                    offset,
-                },
-            )
+            ServerMessage::Ack(Ack {
+                id: publish.id.clone(),
+                topic: Some(topic),
+                offset: Some(offset),
+            })
         };
         match outcome {
-            Published::Applied(offset) => self.send_raw(ack(publish.topic.clone(), offset)).await,
-            Published::Duplicate { topic, offset } => self.send_raw(ack(topic, offset)).await,
+            Published::Applied(offset) => self.send(ack(publish.topic.clone(), offset)).await,
+            Published::Duplicate { topic, offset } => self.send(ack(topic, offset)).await,
             Published::Forbidden => {
                 self.send(nack(
                     NackCode::Forbidden,
@@ -801,7 +753,7 @@ impl Session {
         let previous = self.user();
         self.phase = Phase::Authenticated(Authenticated {
             user_id: user.id,
-            user: wire::User {
+            user: User {
                 user_id: user.id.to_string(),
                 username: user.username.clone(),
             },
@@ -850,15 +802,12 @@ impl Session {
         for topic in topics {
             self.state.topics.unsubscribe(&topic, self.socket_id);
             let flow = self
-                .send_raw(wire::encode(
-                    "unsubscribed",
-                    &wire::Unsubscribed {
-                        topic: topic.to_string(),
-                        code: UnsubscribedCode::UserChanged,
-                        message: "the socket signed in as another user; subscribe again".into(),
-                        epoch: None,
-                    },
-                ))
+                .send(ServerMessage::Unsubscribed(Unsubscribed {
+                    topic: topic.to_string(),
+                    code: UnsubscribedCode::UserChanged,
+                    message: "the socket signed in as another user; subscribe again".into(),
+                    epoch: None,
+                }))
                 .await;
             if !matches!(flow, Flow::Continue) {
                 return flow;
@@ -871,55 +820,6 @@ impl Session {
 /// The next live message (a function so that `select!` can disable it).
 async fn next_live(inbox: &mut OutboxReceiver) -> Option<Outbound> {
     inbox.recv().await
-}
-
-/// The `type` of a frame, if it is a JSON object with a string `type`
-/// (other fields are skipped unparsed).
-fn frame_type(text: &str) -> Option<&str> {
-    #[derive(serde::Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    match serde_json::from_str::<Kind<'_>>(text).ok()?.kind {
-        std::borrow::Cow::Borrowed(kind) => Some(kind),
-        std::borrow::Cow::Owned(_) => None,
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct SendFrame {
-    payload: SendPayload,
-}
-
-#[derive(serde::Deserialize)]
-struct SendPayload {
-    id: String,
-    body: Box<serde_json::value::RawValue>,
-}
-
-/// A serde_json error without the offending text, `shape` for a data error.
-fn classify(err: &serde_json::Error, shape: &'static str) -> &'static str {
-    match err.classify() {
-        serde_json::error::Category::Data => shape,
-        _ => err.classify_text(),
-    }
-}
-
-/// A serde_json error without the offending text (which could be a secret).
-trait ClassifyText {
-    fn classify_text(&self) -> &'static str;
-}
-
-impl ClassifyText for serde_json::Error {
-    fn classify_text(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "unreadable",
-            serde_json::error::Category::Syntax => "not valid JSON",
-            serde_json::error::Category::Data => "`payload` must hold a string `id` and a `body`",
-            serde_json::error::Category::Eof => "truncated JSON",
-        }
-    }
 }
 
 /// What a failed read means: a message or frame over

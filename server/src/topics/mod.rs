@@ -12,21 +12,25 @@
 //! separated by a removal.
 
 pub mod store;
-pub mod wire;
 
 use crate::delivery::{BodyError, Claim, Inbox};
 use crate::registry::{Outbound, Outbox};
 use axum::extract::ws::Utf8Bytes;
-use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 pub use store::{Head, History, MemoryStore, TopicStore};
-pub use wire::{
+pub use tether_protocol::{
     MAX_LAST, MAX_TOPIC_BYTES, MAX_TOPICS_PER_SOCKET, Position, SubscribeErrorCode, Subscribed,
     TOPIC_RETENTION, UnsubscribedCode, User, is_valid_topic,
 };
+use tether_protocol::{Presence, RawJson, ServerMessage, TopicMessage, Unsubscribed};
+
+/// Encodes a server frame once, for every socket it goes to.
+fn encode(message: ServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(message.encode())
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -40,24 +44,47 @@ struct Entry {
 struct Live {
     /// By socket id.
     subscribers: HashMap<u64, Entry>,
+    /// The users subscribed, each with their number of sockets.
+    users: HashMap<Uuid, (User, usize)>,
 }
 
 impl Live {
-    fn has_user(&self, user_id: Uuid, except_socket: Option<u64>) -> bool {
-        self.subscribers
-            .iter()
-            .any(|(socket, s)| s.user_id == user_id && Some(*socket) != except_socket)
+    /// Adds (or replaces) a socket's subscription; `true` when its user
+    /// joined (had no other).
+    fn add(&mut self, socket_id: u64, entry: Entry) -> bool {
+        let user_id = entry.user_id;
+        let user = entry.user.clone();
+        if let Some(old) = self.subscribers.insert(socket_id, entry) {
+            // A socket's user does not change under a subscription (a
+            // re-auth as another user ends them first).
+            debug_assert_eq!(old.user_id, user_id);
+            return false;
+        }
+        let count = self.users.entry(user_id).or_insert((user, 0));
+        count.1 += 1;
+        count.1 == 1
+    }
+
+    /// Removes a socket's subscription; with `true` when its user left
+    /// (had no other).
+    fn remove(&mut self, socket_id: u64) -> Option<(Entry, bool)> {
+        let entry = self.subscribers.remove(&socket_id)?;
+        let left = match self.users.get_mut(&entry.user_id) {
+            Some(count) if count.1 > 1 => {
+                count.1 -= 1;
+                false
+            }
+            _ => {
+                self.users.remove(&entry.user_id);
+                true
+            }
+        };
+        Some((entry, left))
     }
 
     /// Users subscribed now, each once, sorted by username.
     fn present(&self) -> Vec<User> {
-        let mut seen = HashSet::new();
-        let mut users: Vec<User> = self
-            .subscribers
-            .values()
-            .filter(|s| seen.insert(s.user_id))
-            .map(|s| s.user.clone())
-            .collect();
+        let mut users: Vec<User> = self.users.values().map(|(u, _)| u.clone()).collect();
         users.sort_by(|a, b| a.username.cmp(&b.username).then(a.user_id.cmp(&b.user_id)));
         users
     }
@@ -78,14 +105,11 @@ impl Live {
     }
 
     fn presence(&self, topic: &Arc<str>, joined: Vec<User>, left: Vec<User>, except: Option<u64>) {
-        let frame = wire::encode(
-            "presence",
-            &wire::Presence {
-                topic: topic.to_string(),
-                joined,
-                left,
-            },
-        );
+        let frame = encode(ServerMessage::Presence(Presence {
+            topic: topic.to_string(),
+            joined,
+            left,
+        }));
         self.fan_out(topic, &frame, except);
     }
 }
@@ -190,6 +214,12 @@ impl Topics {
         (name, entry)
     }
 
+    fn existing(&self, topic: &str) -> Option<(Arc<str>, Arc<Mutex<Live>>)> {
+        let live = self.live.lock().expect("lock");
+        live.get_key_value(topic)
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+    }
+
     fn index(&self, socket_id: u64, topic: &Arc<str>, subscribed: bool) {
         let mut by_socket = self.by_socket.lock().expect("lock");
         if subscribed {
@@ -214,7 +244,7 @@ impl Topics {
 
     /// Subscribes (or re-subscribes, replacing the socket's subscription
     /// without a leave or join) if `authorize` allows it, under the topic's
-    /// lock. Where the stream starts follows Topics rule 2: `since` of the
+    /// lock (it is called twice). Where the stream starts follows Topics rule 2: `since` of the
     /// same epoch with everything after it retained is `recovered: true`
     /// from `since.offset + 1`; otherwise (`recovered: false` when `since`
     /// was given) the newest `last` retained messages are replayed.
@@ -224,8 +254,11 @@ impl Topics {
         who: Subscriber<'_>,
         since: Option<&Position>,
         last: u32,
-        authorize: impl FnOnce() -> Result<(), SubscribeErrorCode>,
+        authorize: impl Fn() -> Result<(), SubscribeErrorCode>,
     ) -> Result<Joined, SubscribeErrorCode> {
+        // Checked before the topic's entry is made (a refused name leaves
+        // nothing behind), and again under its lock.
+        authorize()?;
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         authorize()?;
@@ -243,9 +276,7 @@ impl Topics {
                 (since.map(|_| false), from, replay)
             }
         };
-        let replaced = live.subscribers.contains_key(&who.socket_id);
-        let joins = !replaced && !live.has_user(who.user_id, None);
-        live.subscribers.insert(
+        let joins = live.add(
             who.socket_id,
             Entry {
                 user_id: who.user_id,
@@ -279,13 +310,15 @@ impl Topics {
     /// Ends the socket's subscription (if any), with a leave when it was
     /// the user's last on the topic. Returns whether there was one.
     pub fn unsubscribe(&self, topic: &str, socket_id: u64) -> bool {
-        let (name, live) = self.topic(topic);
+        let Some((name, live)) = self.existing(topic) else {
+            return false;
+        };
         let mut live = live.lock().expect("lock");
-        let Some(gone) = live.subscribers.remove(&socket_id) else {
+        let Some((gone, left)) = live.remove(socket_id) else {
             return false;
         };
         self.index(socket_id, &name, false);
-        if !live.has_user(gone.user_id, None) {
+        if left {
             live.presence(&name, Vec::new(), vec![gone.user], None);
         }
         true
@@ -326,18 +359,15 @@ impl Topics {
             .filter(|(_, s)| s.user_id == user_id)
             .map(|(socket, _)| *socket)
             .collect();
-        let frame = wire::encode(
-            "unsubscribed",
-            &wire::Unsubscribed {
-                topic: topic.to_owned(),
-                code: UnsubscribedCode::Removed,
-                message: message.to_owned(),
-                epoch: None,
-            },
-        );
+        let frame = encode(ServerMessage::Unsubscribed(Unsubscribed {
+            topic: topic.to_owned(),
+            code: UnsubscribedCode::Removed,
+            message: message.to_owned(),
+            epoch: None,
+        }));
         let mut user = None;
         for socket in &sockets {
-            if let Some(s) = live.subscribers.remove(socket) {
+            if let Some((s, _)) = live.remove(*socket) {
                 self.index(*socket, &name, false);
                 let _ = s.outbox.send(Outbound::TopicEnded {
                     topic: name.clone(),
@@ -360,15 +390,13 @@ impl Topics {
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         let head = self.store.reset(topic);
-        let frame = wire::encode(
-            "unsubscribed",
-            &wire::Unsubscribed {
-                topic: topic.to_owned(),
-                code: UnsubscribedCode::Reset,
-                message: "the topic's history was reset; earlier messages may be missing".into(),
-                epoch: Some(head.epoch.clone()),
-            },
-        );
+        let frame = encode(ServerMessage::Unsubscribed(Unsubscribed {
+            topic: topic.to_owned(),
+            code: UnsubscribedCode::Reset,
+            message: "the topic's history was reset; earlier messages may be missing".into(),
+            epoch: Some(head.epoch.clone()),
+        }));
+        live.users.clear();
         let subscribers = std::mem::take(&mut live.subscribers);
         for (socket, s) in &subscribers {
             self.index(*socket, &name, false);
@@ -385,16 +413,20 @@ impl Topics {
     /// topic's lock: `authorize` (forbidden), the socket's subscription
     /// (not_subscribed), `body` (malformed_body), then the id (a duplicate
     /// is answered with its original offset); then appended and sent to
-    /// every subscriber, the publisher's socket included.
+    /// every subscriber, the publisher's socket included. `authorize` is
+    /// called twice (before the topic's entry is made, and under its lock).
     pub fn publish(
         &self,
         topic: &str,
         who: Publisher<'_>,
         event: &str,
-        data: &RawValue,
+        data: &RawJson,
         body: Result<(), BodyError>,
-        authorize: impl FnOnce() -> bool,
+        authorize: impl Fn() -> bool,
     ) -> Published {
+        if !authorize() {
+            return Published::Forbidden;
+        }
         let (name, live) = self.topic(topic);
         let live = live.lock().expect("lock");
         if !authorize() {
@@ -417,7 +449,7 @@ impl Topics {
     }
 
     /// Publishes as the server (`from: null`); returns the offset.
-    pub fn publish_as_server(&self, topic: &str, event: &str, data: &RawValue) -> u64 {
+    pub fn publish_as_server(&self, topic: &str, event: &str, data: &RawJson) -> u64 {
         let (name, live) = self.topic(topic);
         let live = live.lock().expect("lock");
         self.append(&name, &live, event, data, None)
@@ -428,37 +460,68 @@ impl Topics {
         topic: &Arc<str>,
         live: &Live,
         event: &str,
-        data: &RawValue,
+        data: &RawJson,
         from: Option<&User>,
     ) -> u64 {
         let id = Uuid::new_v4().to_string();
         let created_at = tether_protocol::time::format_rfc3339(crate::now_ms());
         let (head, frame) = self.store.append(topic, &mut |offset| {
-            wire::encode(
-                "message",
-                &wire::TopicMessage {
-                    topic,
-                    offset,
-                    event,
-                    data,
-                    from,
-                    id: id.clone(),
-                    created_at: created_at.clone(),
-                },
-            )
+            encode(ServerMessage::Message(TopicMessage {
+                topic: topic.to_string(),
+                offset,
+                event: event.to_owned(),
+                data: data.clone(),
+                from: from.cloned(),
+                id: id.clone(),
+                created_at: created_at.clone(),
+            }))
         });
         live.fan_out(topic, &frame, None);
         head.offset
     }
+}
 
-    /// The live queues of the topic's subscribers (for back-pressure in
-    /// bulk dev publishes).
-    pub fn outboxes(&self, topic: &str) -> Vec<Outbox> {
-        let (_, live) = self.topic(topic);
-        let live = live.lock().expect("lock");
-        live.subscribers
-            .values()
-            .map(|s| s.outbox.clone())
-            .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::QueueLimits;
+
+    #[test]
+    fn refused_names_leave_nothing_behind() {
+        let topics = Topics::default();
+        let (outbox, _rx) = Outbox::new(QueueLimits::default());
+        let user = User {
+            user_id: Uuid::nil().to_string(),
+            username: "u".into(),
+        };
+        let who = Subscriber {
+            socket_id: 1,
+            generation: 1,
+            user_id: Uuid::nil(),
+            user: &user,
+            outbox: &outbox,
+        };
+        let inbox = Inbox::default();
+        for n in 0..100 {
+            let topic = format!("room:{n}");
+            let refused =
+                topics.subscribe(&topic, who, None, 0, || Err(SubscribeErrorCode::NotFound));
+            assert_eq!(refused.unwrap_err(), SubscribeErrorCode::NotFound);
+            let data = RawJson::new("1").unwrap();
+            let publisher = Publisher {
+                socket_id: 1,
+                user_id: Uuid::nil(),
+                user: &user,
+                id: "p",
+                inbox: &inbox,
+            };
+            assert_eq!(
+                topics.publish(&topic, publisher, "e", &data, Ok(()), || false),
+                Published::Forbidden
+            );
+            assert!(!topics.unsubscribe(&topic, 1));
+        }
+        assert!(topics.live.lock().unwrap().is_empty());
+        assert!(topics.topics_of(1).is_empty());
     }
 }
