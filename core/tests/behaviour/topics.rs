@@ -329,6 +329,10 @@ fn recovered_false_and_another_epoch_are_reported_as_not_recovered() {
     assert_eq!(not_recovered(&fx), [(ROOM.into(), "e9".into())]);
     let fx = h.frame(topic_message(ROOM, 1));
     assert_eq!(applied(&fx), [(ROOM.into(), 1, false)]);
+    // The server's word counts even when the offsets look continuous.
+    h.reconnect();
+    let fx = h.frame(subscribed(ROOM, "e9", 1, 2, Some(false)));
+    assert_eq!(not_recovered(&fx), [(ROOM.into(), "e9".into())]);
     // Recovered: nothing reported.
     h.reconnect();
     let fx = h.frame(subscribed(ROOM, "e9", 1, 2, Some(true)));
