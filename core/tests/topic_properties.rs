@@ -48,6 +48,11 @@ enum Op {
     Remove(usize),
     /// The next `subscribe` is refused with `rate_limited`.
     RefuseNext,
+    /// The next `publish` is refused with `rate_limited`.
+    RateLimitNextPublish,
+    /// A re-authentication in place as another user: `unsubscribed
+    /// user_changed` for the topic.
+    UserChanged(usize),
     Wait(u64),
 }
 
@@ -65,6 +70,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(Op::Reset),
         1 => (0..3usize).prop_map(Op::Remove),
         1 => Just(Op::RefuseNext),
+        1 => Just(Op::RateLimitNextPublish),
+        1 => (0..3usize).prop_map(Op::UserChanged),
         2 => prop_oneof![0u64..500, 0u64..5_000].prop_map(Op::Wait),
     ]
 }
@@ -89,6 +96,7 @@ struct Server {
     /// Publish id -> (topic, offset): applied at most once.
     applied: BTreeMap<String, (String, u64)>,
     refuse_next: bool,
+    rate_limit_next: bool,
     next_id: u64,
 }
 
@@ -153,7 +161,12 @@ impl Server {
             "publish" => {
                 let id = p["id"].as_str().unwrap().to_owned();
                 let name = p["topic"].as_str().unwrap().to_owned();
-                let answer = if let Some((topic, offset)) = self.applied.get(&id) {
+                let answer = if std::mem::take(&mut self.rate_limit_next) {
+                    frame(
+                        "nack",
+                        json!({"id": id, "code": "rate_limited", "message": ""}),
+                    )
+                } else if let Some((topic, offset)) = self.applied.get(&id) {
                     frame("ack", json!({"id": id, "topic": topic, "offset": offset}))
                 } else if !self.subs.contains(&name) {
                     frame(
@@ -466,6 +479,16 @@ impl World {
                 }
             }
             Op::RefuseNext => self.server.refuse_next = true,
+            Op::RateLimitNextPublish => self.server.rate_limit_next = true,
+            Op::UserChanged(t) => {
+                let name = TOPICS[t];
+                if self.server.subs.remove(name) {
+                    self.server.queue.push_back(frame(
+                        "unsubscribed",
+                        json!({"topic": name, "code": "user_changed", "message": ""}),
+                    ));
+                }
+            }
             Op::Wait(ms) => {
                 self.now += ms;
                 self.input(Input::Tick)?;
@@ -487,7 +510,8 @@ impl World {
                 .iter()
                 .any(|t| self.conn.topic(t).map(|s| s.state) == Some(TopicState::Subscribing));
             let connected = self.conn.state() == tether_core::ConnectionState::Connected;
-            if connected && !waiting && self.server.queue.is_empty() {
+            let idle = self.server.queue.is_empty() && self.conn.snapshot().pending == 0;
+            if connected && !waiting && idle {
                 return Ok(());
             }
             self.tick_to_deadline()?;
