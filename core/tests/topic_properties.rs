@@ -34,9 +34,14 @@ enum Op {
     ServerPublish(usize),
     /// Deliver this many queued frames, in order.
     Deliver(usize),
-    /// Deliver the next frame twice.
+    /// Deliver the next frame twice when it is a `message`.
     Duplicate,
     /// Swap the next two frames when both are `message`s.
+    ///
+    /// (A socket neither duplicates nor reorders frames; a server may send
+    /// a topic's messages again or out of order, as its replays overlap. The
+    /// answers to `subscribe`, which carry no request id, are counted by
+    /// the machine and so are delivered once and in order here.)
     Reorder,
     /// Deliver again a `message` already delivered on this socket.
     Replay(usize),
@@ -422,7 +427,9 @@ impl World {
                 }
             }
             Op::Duplicate => {
-                if let Some(f) = self.server.queue.front().cloned() {
+                if let Some(f) = self.server.queue.front().cloned()
+                    && f.contains(r#""type":"message""#)
+                {
                     self.deliver(f)?;
                 }
             }
