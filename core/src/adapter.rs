@@ -38,7 +38,7 @@
 use crate::MessageId;
 use std::fmt;
 use std::time::Duration;
-use tether_protocol::json::{self, RawJson, Value};
+use tether_protocol::RawJson;
 use tether_protocol::{AuthErrorCode, DecodeError, Secret, ServerMessage};
 
 mod chanx;
@@ -202,17 +202,6 @@ pub trait Adapter: fmt::Debug {
     fn refresh(&self) -> bool {
         true
     }
-}
-
-/// `value`'s member `key` as compact JSON (`null` when absent).
-pub(crate) fn member_json(value: &Value<'_>, key: &str) -> RawJson {
-    let mut out = String::new();
-    match value.get(key) {
-        Some(member) => json::write(&mut out, member),
-        None => out.push_str("null"),
-    }
-    // Text written by the crate's own writer is JSON.
-    RawJson::new(out).unwrap_or_else(|_| RawJson::new("null").expect("null is JSON"))
 }
 
 /// Refuses a frame over `limit` bytes.

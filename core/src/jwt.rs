@@ -8,9 +8,9 @@
 //! likewise tells the machine that a new token is another user's, so that
 //! user's first `auth` does not carry the previous user's replay cursor.
 
+use serde::Deserialize;
+use serde_json::Value;
 use std::time::Duration;
-use tether_protocol::json::{Value, decimal};
-use tether_protocol::time::fraction_millis;
 
 /// The `exp` claim of a JWT, in ms since the Unix epoch; `None` when `token`
 /// is not a JWT with a numeric `exp` (opaque tokens are fine, they simply
@@ -24,22 +24,18 @@ use tether_protocol::time::fraction_millis;
 /// assert_eq!(expires_at("opaque-token"), None);
 /// ```
 pub fn expires_at(token: &str) -> Option<u64> {
-    claim(token, "exp", |exp| {
-        // NumericDate: seconds, possibly with a fraction (kept to the ms).
-        let Value::Number(exp) = exp else {
-            return None;
-        };
-        let (seconds, fraction) = exp.split_once('.').unwrap_or((exp, ""));
-        // Only plain decimals: with an exponent (`1.7e9`) the digits mean
-        // something else, and no issuer we know writes one.
-        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let millis = fraction_millis(fraction.as_bytes())?;
-        decimal(seconds.as_bytes())?
-            .checked_mul(1000)?
-            .checked_add(millis)
-    })
+    // NumericDate: seconds, possibly with a fraction (kept to the ms).
+    let Value::Number(exp) = claims(token)?.exp? else {
+        return None;
+    };
+    match exp.as_u64() {
+        Some(seconds) => seconds.checked_mul(1000),
+        None => exp
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1.8e16)
+            // Within range by the filter; the fraction past the ms is dropped.
+            .map(|seconds| (seconds * 1000.0) as u64),
+    }
 }
 
 /// The `sub` claim of a JWT: whose token it is. `None` when `token` is not
@@ -54,23 +50,31 @@ pub fn expires_at(token: &str) -> Option<u64> {
 /// assert_eq!(subject("opaque-token"), None);
 /// ```
 pub fn subject(token: &str) -> Option<String> {
-    claim(token, "sub", |sub| {
-        sub.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
-    })
+    match claims(token)?.sub? {
+        Value::String(sub) if !sub.is_empty() => Some(sub),
+        _ => None,
+    }
 }
 
-/// Reads the claim `name` of the JWT `token` with `read`; `None` when
-/// `token` is not a JWT with a JSON payload that has the claim.
-fn claim<T>(token: &str, name: &str, read: impl FnOnce(&Value<'_>) -> Option<T>) -> Option<T> {
+/// The claims the machine reads; any other is ignored. Read as any JSON, so
+/// a claim of an unexpected type does not hide the other.
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default)]
+    exp: Option<Value>,
+    #[serde(default)]
+    sub: Option<Value>,
+}
+
+/// The claims of the JWT `token`; `None` when `token` is not a JWT with a
+/// JSON object payload.
+fn claims(token: &str) -> Option<Claims> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
         return None;
     }
-    let json = base64url_decode(payload)?;
-    let claims = String::from_utf8(json).ok()?;
-    let claims = tether_protocol::json::parse(&claims).ok()?;
-    read(claims.get(name)?)
+    serde_json::from_slice(&base64url_decode(payload)?).ok()
 }
 
 /// How long `token` has left at `now` (ms since the epoch): zero when its
@@ -125,6 +129,9 @@ mod tests {
         assert_eq!(expires_at("e30.eyJleHAiOjEuNX0.x"), Some(1_500));
         // {"exp":1.2345}: kept to the ms.
         assert_eq!(expires_at("e30.eyJleHAiOjEuMjM0NX0.x"), Some(1_234));
+        // An exponent is a number like any other: {"exp":1e3}, {"exp":1.2345e3}.
+        assert_eq!(expires_at("e30.eyJleHAiOjFlM30.x"), Some(1_000_000));
+        assert_eq!(expires_at("e30.eyJleHAiOjEuMjM0NWUzfQ.x"), Some(1_234_500));
         // {"exp":18446744073709552}: seconds that overflow in ms.
         assert_eq!(expires_at("e30.eyJleHAiOjE4NDQ2NzQ0MDczNzA5NTUyfQ.x"), None);
         for opaque in [
@@ -134,9 +141,7 @@ mod tests {
             "a.b.c.d",
             "e30.e30.x",
             "e30.eyJleHAiOiJzb29uIn0.x",
-            "e30.eyJleHAiOi0xfQ.x",         // {"exp":-1}
-            "e30.eyJleHAiOjFlM30.x",        // {"exp":1e3}: not written by any issuer we know
-            "e30.eyJleHAiOjEuMjM0NWUzfQ.x", // {"exp":1.2345e3}: not 1.234 s
+            "e30.eyJleHAiOi0xfQ.x", // {"exp":-1}
         ] {
             assert_eq!(expires_at(opaque), None, "{opaque}");
         }

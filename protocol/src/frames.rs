@@ -1,11 +1,82 @@
-//! Socket frames: `{"type": "...", "payload": {...}}`, decoded and encoded
-//! by hand with [`crate::json`] (see there for why not serde). The payload
-//! structs also derive serde's traits for servers that embed them in other
-//! JSON (the reference server's `/api/notifications`).
+//! Socket frames: `{"type": "...", "payload": {...}}`, encoded and decoded
+//! with serde derive and serde_json.
+//!
+//! Decoding reads the frame once: the `type` picks the payload's struct and
+//! serde_json fills it straight from the text (a payload that comes before
+//! the `type` is kept as raw text and read when the type is known). Bodies
+//! and topic data stay [`RawJson`], the exact bytes that were sent.
 
-use crate::Secret;
-use crate::json::{self, RawJson, Value};
+use crate::topics::{
+    Presence, Publish, Subscribe, SubscribeError, Subscribed, TopicMessage, Unsubscribe,
+    Unsubscribed,
+};
+use crate::{Position, RawJson, Secret};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::fmt;
+
+/// Declares a wire code: an enum of the codes this version knows plus
+/// `Other(String)` for any other, kept verbatim, (de)serialized as its string.
+macro_rules! wire_code {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $wire:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(from = "String", into = "String")]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)*
+            /// A code this version does not know, kept verbatim.
+            Other(String),
+        }
+
+        impl $name {
+            /// The code as it appears on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                    Self::Other(other) => other,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(value: String) -> Self {
+                match value.as_str() {
+                    $($wire => Self::$variant,)*
+                    _ => Self::Other(value),
+                }
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                match value {
+                    $name::Other(other) => other,
+                    known => known.as_str().to_owned(),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use wire_code;
+
+/// Reads a member whose `null` means the same as its absence (a third-party
+/// server may write `"message": null`): the type's default.
+pub(crate) fn or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
 
 /// A frame the client sends to the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +88,14 @@ pub enum ClientMessage {
     Ping(Ping),
     /// A message with a delivery guarantee; the server answers [`ServerMessage::Ack`].
     Send(Outgoing),
+    /// Subscribe to a topic; answered by [`ServerMessage::Subscribed`] or
+    /// [`ServerMessage::SubscribeError`].
+    Subscribe(Subscribe),
+    /// End a subscription; answered by [`ServerMessage::Unsubscribed`].
+    Unsubscribe(Unsubscribe),
+    /// Publish to a topic; answered by [`ServerMessage::Ack`] (with the
+    /// offset) or [`ServerMessage::Nack`].
+    Publish(Publish),
 }
 
 /// A frame the server sends to the client.
@@ -31,22 +110,49 @@ pub enum ServerMessage {
     Pong(Pong),
     /// A notification for the authenticated user.
     Notification(Notification),
-    /// A [`ClientMessage::Send`] with this id was processed (at most once).
+    /// A [`ClientMessage::Send`] or [`ClientMessage::Publish`] with this id
+    /// was processed (at most once).
     Ack(Ack),
-    /// A [`ClientMessage::Send`] with this id was refused: its body could
-    /// not be taken exactly as sent, or the server will not apply it.
+    /// A [`ClientMessage::Send`] or [`ClientMessage::Publish`] with this id
+    /// was refused: its body could not be taken exactly as sent, or the
+    /// server will not apply it.
     Nack(Nack),
     /// An error that does not end the session.
     Error(ErrorPayload),
+    /// A subscription is live.
+    Subscribed(Subscribed),
+    /// A subscription was refused.
+    SubscribeError(SubscribeError),
+    /// A subscription ended.
+    Unsubscribed(Unsubscribed),
+    /// A message of a subscribed topic.
+    Message(TopicMessage),
+    /// Users joined or left a subscribed topic.
+    Presence(Presence),
+    /// A frame of a type the contract does not define: the application's
+    /// own (section 9), handed to the app, never an error.
+    App(AppFrame),
+}
+
+/// A frame whose `type` the contract does not define: the application's own
+/// (apps use dotted names such as `chat.typing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppFrame {
+    /// The frame's `type`.
+    pub kind: String,
+    /// The frame's `payload` as sent (`null` when absent).
+    pub payload: RawJson,
 }
 
 /// Payload of the `auth` frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Auth {
     /// The access token. Servers also accept it as `access_token`.
+    #[serde(default, alias = "access_token")]
     pub token: Option<Secret>,
     /// The highest notification `seq` the client has seen; the server replays
     /// everything after it. `null` on a first connection.
+    #[serde(default)]
     pub last_seq: Option<u64>,
 }
 
@@ -65,11 +171,11 @@ pub struct Pong {
 }
 
 /// Payload of the `send` frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outgoing {
     /// Client-chosen unique id (a UUID); the server acks it and applies it at most once.
     pub id: String,
-    /// Any JSON value, as text.
+    /// Any JSON value (`null` included), kept as the exact text sent.
     pub body: RawJson,
 }
 
@@ -95,72 +201,25 @@ pub struct AuthError {
     /// Machine-readable reason.
     pub code: AuthErrorCode,
     /// Human-readable text. Never contains the token.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::frames::or_default")]
     pub message: String,
 }
 
-/// The `code` of an `auth_error` frame.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-#[non_exhaustive]
-pub enum AuthErrorCode {
-    /// No token in the query nor in the `auth` frame.
-    MissingToken,
-    /// The token's signature or shape is wrong.
-    InvalidToken,
-    /// The token's `exp` has passed.
-    ExpiredToken,
-    /// The session was revoked (logout).
-    Revoked,
-    /// A frame other than `auth` arrived before authentication.
-    NotAuthenticated,
-    /// No `auth` frame arrived within the server's auth timeout.
-    AuthTimeout,
-    /// A code this version does not know, kept verbatim.
-    Other(String),
-}
-
-impl AuthErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::MissingToken => "missing_token",
-            Self::InvalidToken => "invalid_token",
-            Self::ExpiredToken => "expired_token",
-            Self::Revoked => "revoked",
-            Self::NotAuthenticated => "not_authenticated",
-            Self::AuthTimeout => "auth_timeout",
-            Self::Other(other) => other,
-        }
-    }
-}
-
-impl From<String> for AuthErrorCode {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "missing_token" => Self::MissingToken,
-            "invalid_token" => Self::InvalidToken,
-            "expired_token" => Self::ExpiredToken,
-            "revoked" => Self::Revoked,
-            "not_authenticated" => Self::NotAuthenticated,
-            "auth_timeout" => Self::AuthTimeout,
-            _ => Self::Other(value),
-        }
-    }
-}
-
-impl From<AuthErrorCode> for String {
-    fn from(value: AuthErrorCode) -> Self {
-        match value {
-            AuthErrorCode::Other(other) => other,
-            known => known.as_str().to_owned(),
-        }
-    }
-}
-
-impl std::fmt::Display for AuthErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+wire_code! {
+    /// The `code` of an `auth_error` frame.
+    AuthErrorCode {
+        /// No token in the query nor in the `auth` frame.
+        MissingToken = "missing_token",
+        /// The token's signature or shape is wrong.
+        InvalidToken = "invalid_token",
+        /// The token's `exp` has passed.
+        ExpiredToken = "expired_token",
+        /// The session was revoked (logout).
+        Revoked = "revoked",
+        /// A frame other than `auth` arrived before authentication.
+        NotAuthenticated = "not_authenticated",
+        /// No `auth` frame arrived within the server's auth timeout.
+        AuthTimeout = "auth_timeout",
     }
 }
 
@@ -182,80 +241,43 @@ pub struct Notification {
 /// Payload of the `ack` frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
-    /// The id of the acknowledged `send`.
+    /// The id of the acknowledged `send` or `publish`.
     pub id: String,
+    /// For a `publish`: its topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// For a `publish`: the offset the message got in its topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
-/// Payload of the `nack` frame: the `send` with this id was not applied, and
-/// will not be (except for [`NackCode::RateLimited`] and
+/// Payload of the `nack` frame: the `send` or `publish` with this id was not
+/// applied, and will not be (except for [`NackCode::RateLimited`] and
 /// [`NackCode::NotSubscribed`], which the client resends later).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Nack {
-    /// The id of the refused `send`.
+    /// The id of the refused `send` or `publish`.
     pub id: String,
     /// Machine-readable reason.
     pub code: NackCode,
     /// Human-readable text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::frames::or_default")]
     pub message: String,
 }
 
-/// The `code` of a `nack` frame.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
-#[non_exhaustive]
-pub enum NackCode {
-    /// The body could not be taken exactly as sent (a number out of range,
-    /// too deep, too large). Final.
-    MalformedBody,
-    /// The user may not send or publish this. Final.
-    Forbidden,
-    /// A publish to a topic the socket is not subscribed to (now); the
-    /// client resends after the topic's next `subscribed`.
-    NotSubscribed,
-    /// Too many messages; the client resends after a backoff.
-    RateLimited,
-    /// A code this version does not know, kept verbatim. Final.
-    Other(String),
-}
-
-impl NackCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::MalformedBody => "malformed_body",
-            Self::Forbidden => "forbidden",
-            Self::NotSubscribed => "not_subscribed",
-            Self::RateLimited => "rate_limited",
-            Self::Other(other) => other,
-        }
-    }
-}
-
-impl From<String> for NackCode {
-    fn from(value: String) -> Self {
-        match value.as_str() {
-            "malformed_body" => Self::MalformedBody,
-            "forbidden" => Self::Forbidden,
-            "not_subscribed" => Self::NotSubscribed,
-            "rate_limited" => Self::RateLimited,
-            _ => Self::Other(value),
-        }
-    }
-}
-
-impl From<NackCode> for String {
-    fn from(value: NackCode) -> Self {
-        match value {
-            NackCode::Other(other) => other,
-            known => known.as_str().to_owned(),
-        }
-    }
-}
-
-impl std::fmt::Display for NackCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+wire_code! {
+    /// The `code` of a `nack` frame.
+    NackCode {
+        /// The body could not be taken exactly as sent (a number out of range,
+        /// too deep, too large). Final.
+        MalformedBody = "malformed_body",
+        /// The user may not send or publish this. Final.
+        Forbidden = "forbidden",
+        /// A publish to a topic the socket is not subscribed to (now); the
+        /// client resends after the topic's next `subscribed`.
+        NotSubscribed = "not_subscribed",
+        /// Too many messages; the client resends after a backoff.
+        RateLimited = "rate_limited",
     }
 }
 
@@ -265,7 +287,7 @@ pub struct ErrorPayload {
     /// Machine-readable code, e.g. `malformed_frame`, `frame_too_large`, `rate_limited`.
     pub code: String,
     /// Human-readable text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::frames::or_default")]
     pub message: String,
 }
 
@@ -300,7 +322,8 @@ pub enum DecodeError {
     /// Not JSON, or not an object with a string `type`.
     #[error("malformed frame: {0}")]
     Malformed(String),
-    /// A well-formed frame whose `type` this side does not know.
+    /// A well-formed client frame whose `type` the contract does not define
+    /// (server frames of such types decode to [`ServerMessage::App`]).
     #[error("unknown frame type `{0}`")]
     UnknownType(String),
     /// A known `type` whose payload does not have the expected shape.
@@ -311,6 +334,13 @@ pub enum DecodeError {
         /// What was wrong.
         reason: String,
     },
+    /// A `subscribe` with a string `topic` whose `since` or `last` is
+    /// malformed: the server answers `subscribe_error` `bad_request`.
+    #[error("invalid `since` or `last` in the subscribe to `{topic}`")]
+    InvalidSubscribe {
+        /// The topic the frame named.
+        topic: String,
+    },
 }
 
 impl DecodeError {
@@ -319,210 +349,430 @@ impl DecodeError {
         match self {
             Self::TooLarge { .. } => error_code::FRAME_TOO_LARGE,
             Self::UnknownType(_) => error_code::UNKNOWN_TYPE,
-            Self::Malformed(_) | Self::InvalidPayload { .. } => error_code::MALFORMED_FRAME,
+            Self::Malformed(_) | Self::InvalidPayload { .. } | Self::InvalidSubscribe { .. } => {
+                error_code::MALFORMED_FRAME
+            }
         }
     }
 }
 
-/// The payload of a frame of a known `type`, with typed field access whose
-/// errors name the field but never echo its value.
-struct Payload<'v, 'a> {
-    kind: &'v str,
-    fields: Option<&'v Value<'a>>,
-}
-
-impl<'v, 'a> Payload<'v, 'a> {
-    fn invalid(&self, reason: &str, field: &str) -> DecodeError {
-        DecodeError::InvalidPayload {
-            kind: self.kind.to_owned(),
-            reason: format!("{reason} `{field}`"),
-        }
-    }
-
-    /// A field that may be absent or `null`.
-    fn optional(&self, field: &str) -> Option<&'v Value<'a>> {
-        self.fields
-            .and_then(|fields| fields.get(field))
-            .filter(|v| !v.is_null())
-    }
-
-    fn opt_string(&self, field: &str) -> Result<Option<String>, DecodeError> {
-        self.optional(field)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| self.invalid("expected a string in", field))
-            })
-            .transpose()
-    }
-
-    fn string(&self, field: &str) -> Result<String, DecodeError> {
-        self.opt_string(field)?
-            .ok_or_else(|| self.invalid("missing field", field))
-    }
-
-    fn opt_u64(&self, field: &str) -> Result<Option<u64>, DecodeError> {
-        self.optional(field)
-            .map(|v| {
-                v.as_u64()
-                    .ok_or_else(|| self.invalid("expected an unsigned integer in", field))
-            })
-            .transpose()
-    }
-
-    fn u64(&self, field: &str) -> Result<u64, DecodeError> {
-        self.opt_u64(field)?
-            .ok_or_else(|| self.invalid("missing field", field))
+/// What serde_json said, without the values it quotes: its messages echo
+/// the offending string ("invalid type: string \"eyJ...\""), and that string
+/// could be a token.
+fn describe(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "unreadable".to_owned(),
+        Category::Syntax => "not valid JSON".to_owned(),
+        Category::Eof => "truncated JSON".to_owned(),
+        Category::Data => sanitize(&error.to_string()),
+    };
+    match error.column() {
+        0 => what,
+        column => format!("{what} at column {column}"),
     }
 }
 
-/// Parses the envelope, tells unknown types apart, and hands the payload of
-/// a known `type` to `decode`.
-fn decode<T>(
-    text: &str,
-    limit: usize,
-    known: &[&str],
-    decode: impl FnOnce(&Payload<'_, '_>) -> Result<T, DecodeError>,
-) -> Result<T, DecodeError> {
+/// The part of a serde error text that names no input: a missing field is
+/// one of this crate's names, and what was expected is this crate's type,
+/// but what was found may be any string of the frame.
+fn sanitize(text: &str) -> String {
+    let text = text.split(" at line").next().unwrap_or_default();
+    if text.starts_with("missing field") {
+        text.to_owned()
+    } else if let Some((_, expected)) = text.split_once(", expected ") {
+        format!("unexpected value, expected {expected}")
+    } else {
+        "unexpected value".to_owned()
+    }
+}
+
+/// The frame types of one direction: how each payload is read.
+trait Frames: Sized {
+    /// The `type` names this side knows.
+    const TYPES: &'static [&'static str];
+
+    /// Reads the payload of a known `kind` (`TYPES` contains it). A failure
+    /// that is more than a malformed payload is left in `failure`.
+    fn payload<'de, D: Deserializer<'de>>(
+        kind: &str,
+        payload: D,
+        failure: &mut Option<DecodeError>,
+    ) -> Result<Self, D::Error>;
+
+    /// The frame for a `type` this side does not know.
+    fn unknown(kind: &str, payload: Option<RawJson>) -> Result<Self, DecodeError>;
+}
+
+/// Serializes `{"type":"<kind>","payload":<payload>}`.
+fn frame<S: Serializer, P: Serialize + ?Sized>(
+    serializer: S,
+    kind: &str,
+    payload: &P,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(2))?;
+    map.serialize_entry("type", kind)?;
+    map.serialize_entry("payload", payload)?;
+    map.end()
+}
+
+/// Writes a frame as JSON text.
+fn encode(frame: &impl Serialize) -> String {
+    // Payloads are strings, integers, booleans and raw JSON, which
+    // serde_json always serializes.
+    serde_json::to_string(frame).expect("frames serialize")
+}
+
+/// Reads a frame of `F` from `text`, in one pass over it.
+fn decode<F: Frames>(text: &str, limit: usize) -> Result<F, DecodeError> {
     if text.len() > limit {
         return Err(DecodeError::TooLarge {
             size: text.len(),
             limit,
         });
     }
-    let frame = json::parse(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    let Some(kind) = frame.get("type").and_then(Value::as_str) else {
-        return Err(DecodeError::Malformed(
-            "expected an object with a string `type`".into(),
-        ));
-    };
-    if !known.contains(&kind) {
-        let mut end = kind.len().min(64);
-        while !kind.is_char_boundary(end) {
-            end -= 1;
-        }
-        let mut unknown = kind[..end].to_owned();
-        if end < kind.len() {
-            unknown.push('…');
-        }
-        return Err(DecodeError::UnknownType(unknown));
+    let mut failure = None;
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let read = FrameSeed::<F> {
+        failure: &mut failure,
+        frames: std::marker::PhantomData,
     }
-    let fields = frame.get("payload").filter(|p| !p.is_null());
-    let payload = Payload { kind, fields };
-    if fields.is_some_and(|p| !matches!(p, Value::Object(_))) {
-        return Err(payload.invalid("expected an object in", "payload"));
-    }
-    decode(&payload)
-}
-
-/// The value of one payload member, as [`frame`] writes it.
-enum Field<'a> {
-    Str(&'a str),
-    U64(u64),
-    Null,
-    /// JSON text written as it is.
-    Raw(&'a str),
-}
-
-impl<'a> From<Option<&'a str>> for Field<'a> {
-    fn from(value: Option<&'a str>) -> Self {
-        value.map_or(Self::Null, Self::Str)
+    .deserialize(&mut reader)
+    .and_then(|frame| reader.end().map(|()| frame));
+    match (read, failure) {
+        (_, Some(failure)) => Err(failure),
+        (Ok(frame), None) => Ok(frame),
+        (Err(error), None) => Err(DecodeError::Malformed(describe(&error))),
     }
 }
 
-impl From<Option<u64>> for Field<'_> {
-    fn from(value: Option<u64>) -> Self {
-        value.map_or(Self::Null, Self::U64)
+/// Reads one frame; errors that are not JSON syntax are left in `failure`,
+/// so they keep their kind through serde's error type.
+struct FrameSeed<'f, F> {
+    failure: &'f mut Option<DecodeError>,
+    frames: std::marker::PhantomData<F>,
+}
+
+impl<'de, F: Frames> DeserializeSeed<'de> for FrameSeed<'_, F> {
+    type Value = F;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<F, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
 
-/// Builds a frame: `{"type":"<kind>","payload":{<fields>}}`.
-fn frame(kind: &str, fields: &[(&str, Field<'_>)]) -> String {
-    let mut out = String::with_capacity(64);
-    out.push_str("{\"type\":\"");
-    out.push_str(kind);
-    out.push_str("\",\"payload\":{");
-    for (i, (name, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// The members of a frame object.
+enum Member {
+    Type,
+    Payload,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = Member;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Member, E> {
+                Ok(match name {
+                    "type" => Member::Type,
+                    "payload" => Member::Payload,
+                    _ => Member::Other,
+                })
+            }
         }
-        out.push('"');
-        out.push_str(name);
-        out.push_str("\":");
-        match value {
-            Field::Str(text) => json::write_str(&mut out, text),
-            Field::U64(n) => json::write_u64(&mut out, *n),
-            Field::Null => out.push_str("null"),
-            Field::Raw(text) => out.push_str(text),
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+/// A frame's `type`, borrowed from the text when it has no escapes.
+struct Kind<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Kind<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Kind<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string `type`")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Kind<'de>, E> {
+                Ok(Kind(text.into()))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Kind<'de>, E> {
+                Ok(Kind(text.to_owned().into()))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// Reads the payload of a known type straight into its struct; `null` is an
+/// empty payload (every field absent).
+struct PayloadSeed<'k, 'f, F> {
+    kind: &'k str,
+    failure: &'f mut Option<DecodeError>,
+    frames: std::marker::PhantomData<F>,
+}
+
+impl<'de, F: Frames> DeserializeSeed<'de> for PayloadSeed<'_, '_, F> {
+    type Value = F;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<F, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, F: Frames> Visitor<'de> for PayloadSeed<'_, '_, F> {
+    type Value = F;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the payload of a `{}` frame", self.kind)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<F, E> {
+        empty_payload(self.kind, self.failure).map_err(|e| E::custom(describe(&e)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<F, E> {
+        self.visit_none()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<F, D::Error> {
+        F::payload(self.kind, deserializer, self.failure)
+    }
+}
+
+/// The payload of a `kind` frame that has none (or `null`): every field
+/// absent.
+fn empty_payload<F: Frames>(
+    kind: &str,
+    failure: &mut Option<DecodeError>,
+) -> Result<F, serde_json::Error> {
+    F::payload(kind, &mut serde_json::Deserializer::from_str("{}"), failure)
+}
+
+impl<'de, F: Frames> Visitor<'de> for FrameSeed<'_, F> {
+    type Value = F;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a string `type`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<F, A::Error> {
+        let mut kind: Option<Kind<'de>> = None;
+        let mut early_payload: Option<Box<RawValue>> = None;
+        let mut frame = None;
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Type if kind.is_none() => {
+                    let name = map.next_value::<Kind<'de>>()?;
+                    if let Some(raw) = early_payload.take() {
+                        frame = Some(self.read_raw(&name.0, Some(raw))?);
+                    }
+                    kind = Some(name);
+                }
+                Member::Payload if frame.is_none() && early_payload.is_none() => match &kind {
+                    Some(name) if F::TYPES.contains(&&*name.0) => {
+                        let seed = PayloadSeed::<F> {
+                            kind: &name.0,
+                            failure: &mut *self.failure,
+                            frames: std::marker::PhantomData,
+                        };
+                        match map.next_value_seed(seed) {
+                            Ok(read) => frame = Some(read),
+                            Err(error) => {
+                                if self.failure.is_none() {
+                                    *self.failure = Some(DecodeError::InvalidPayload {
+                                        kind: name.0.to_string(),
+                                        reason: sanitize(&error.to_string()),
+                                    });
+                                }
+                                return Err(error);
+                            }
+                        }
+                    }
+                    Some(name) => {
+                        let raw = map.next_value::<Box<RawValue>>()?;
+                        frame = Some(self.read_raw(&name.0, Some(raw))?);
+                    }
+                    None => early_payload = Some(map.next_value()?),
+                },
+                Member::Type | Member::Payload => {
+                    return Err(de::Error::custom("a `type` or `payload` member twice"));
+                }
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match (frame, kind) {
+            (Some(frame), _) => Ok(frame),
+            (None, Some(name)) => self.read_raw(&name.0, early_payload),
+            (None, None) => Err(de::Error::custom("expected an object with a string `type`")),
         }
     }
-    out.push_str("}}");
-    out
+}
+
+impl<F: Frames> FrameSeed<'_, F> {
+    /// Reads a frame whose payload is raw text (or absent): an unknown type,
+    /// or a payload that came before the `type`.
+    fn read_raw<E: de::Error>(&mut self, kind: &str, raw: Option<Box<RawValue>>) -> Result<F, E> {
+        let result = if F::TYPES.contains(&kind) {
+            let read = match &raw {
+                Some(raw) => F::payload(
+                    kind,
+                    &mut serde_json::Deserializer::from_str(raw.get()),
+                    self.failure,
+                ),
+                None => empty_payload(kind, self.failure),
+            };
+            read.map_err(|error| {
+                self.failure.take().unwrap_or(DecodeError::InvalidPayload {
+                    kind: kind.to_owned(),
+                    reason: match raw {
+                        Some(_) => describe(&error),
+                        None => sanitize(&error.to_string()),
+                    },
+                })
+            })
+        } else {
+            F::unknown(kind, raw.map(RawJson::from))
+        };
+        result.map_err(|failure| {
+            let message = failure.to_string();
+            *self.failure = Some(failure);
+            E::custom(message)
+        })
+    }
+}
+
+/// The longest unknown `type` an error repeats, in bytes.
+const UNKNOWN_TYPE_SHOWN: usize = 64;
+
+/// `kind`, cut to [`UNKNOWN_TYPE_SHOWN`] bytes on a character boundary.
+fn shorten(kind: &str) -> String {
+    let mut end = kind.len().min(UNKNOWN_TYPE_SHOWN);
+    while !kind.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut shown = kind[..end].to_owned();
+    if end < kind.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The `subscribe` payload as read first: `since` and `last` are checked
+/// apart from the topic, so a malformed one is answered for its topic.
+#[derive(Deserialize)]
+struct SubscribeWire<'a> {
+    topic: String,
+    #[serde(default, borrow)]
+    since: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    last: Option<&'a RawValue>,
+}
+
+impl SubscribeWire<'_> {
+    fn read(self) -> Result<Subscribe, DecodeError> {
+        fn field<T: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> Option<Option<T>> {
+            raw.map_or(Some(None), |raw| serde_json::from_str(raw.get()).ok())
+        }
+        let (since, last) = match (field::<Position>(self.since), field::<u32>(self.last)) {
+            (Some(since), Some(last)) => (since, last),
+            _ => return Err(DecodeError::InvalidSubscribe { topic: self.topic }),
+        };
+        Ok(Subscribe {
+            topic: self.topic,
+            since,
+            last,
+        })
+    }
+}
+
+impl Frames for ClientMessage {
+    const TYPES: &'static [&'static str] = &[
+        "auth",
+        "ping",
+        "send",
+        "subscribe",
+        "unsubscribe",
+        "publish",
+    ];
+
+    fn payload<'de, D: Deserializer<'de>>(
+        kind: &str,
+        payload: D,
+        failure: &mut Option<DecodeError>,
+    ) -> Result<Self, D::Error> {
+        Ok(match kind {
+            "auth" => Self::Auth(Deserialize::deserialize(payload)?),
+            "ping" => Self::Ping(Deserialize::deserialize(payload)?),
+            "send" => Self::Send(Deserialize::deserialize(payload)?),
+            "subscribe" => match SubscribeWire::deserialize(payload)?.read() {
+                Ok(subscribe) => Self::Subscribe(subscribe),
+                Err(error) => {
+                    let message = error.to_string();
+                    *failure = Some(error);
+                    return Err(de::Error::custom(message));
+                }
+            },
+            "unsubscribe" => Self::Unsubscribe(Deserialize::deserialize(payload)?),
+            _ => Self::Publish(Deserialize::deserialize(payload)?),
+        })
+    }
+
+    fn unknown(kind: &str, _payload: Option<RawJson>) -> Result<Self, DecodeError> {
+        Err(DecodeError::UnknownType(shorten(kind)))
+    }
 }
 
 impl ClientMessage {
     /// The `type` names of client frames.
-    pub const TYPES: [&'static str; 3] = ["auth", "ping", "send"];
+    pub const TYPES: &'static [&'static str] = <Self as Frames>::TYPES;
 
     /// Decodes a text frame, accepting at most [`crate::MAX_FRAME_BYTES`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the frame is too large, not a JSON object with a
+    /// string `type`, of an unknown type, or its payload does not fit.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         Self::decode_with_limit(text, crate::MAX_FRAME_BYTES)
     }
 
     /// Decodes a text frame, accepting at most `limit` bytes.
+    ///
+    /// # Errors
+    /// As [`ClientMessage::decode`].
     pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
-        decode(text, limit, &Self::TYPES, |p| {
-            Ok(match p.kind {
-                "auth" => Self::Auth(Auth {
-                    token: match p.opt_string("token")? {
-                        Some(token) => Some(token),
-                        None => p.opt_string("access_token")?,
-                    }
-                    .map(Secret::new),
-                    last_seq: p.opt_u64("last_seq")?,
-                }),
-                "ping" => Self::Ping(Ping { seq: p.u64("seq")? }),
-                _ => Self::Send(Outgoing {
-                    id: p.string("id")?,
-                    // Any JSON, `null` included; only absence is an error.
-                    body: match p.fields.and_then(|f| f.get("body")) {
-                        Some(body) => {
-                            let mut text = String::new();
-                            json::write(&mut text, body);
-                            RawJson::trusted(text)
-                        }
-                        None => return Err(p.invalid("missing field", "body")),
-                    },
-                }),
-            })
-        })
+        decode(text, limit)
     }
 
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
+        encode(self)
+    }
+}
+
+impl Serialize for ClientMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Auth(auth) => frame(
-                "auth",
-                &[
-                    ("token", auth.token.as_ref().map(Secret::expose).into()),
-                    ("last_seq", auth.last_seq.into()),
-                ],
-            ),
-            Self::Ping(ping) => frame("ping", &[("seq", Field::U64(ping.seq))]),
-            Self::Send(send) => frame(
-                "send",
-                &[
-                    ("id", Field::Str(&send.id)),
-                    ("body", Field::Raw(send.body.as_str())),
-                ],
-            ),
+            Self::Auth(p) => frame(serializer, "auth", p),
+            Self::Ping(p) => frame(serializer, "ping", p),
+            Self::Send(p) => frame(serializer, "send", p),
+            Self::Subscribe(p) => frame(serializer, "subscribe", p),
+            Self::Unsubscribe(p) => frame(serializer, "unsubscribe", p),
+            Self::Publish(p) => frame(serializer, "publish", p),
         }
     }
 }
 
-impl ServerMessage {
-    /// The `type` names of server frames.
-    pub const TYPES: [&'static str; 7] = [
+impl Frames for ServerMessage {
+    const TYPES: &'static [&'static str] = &[
         "auth_success",
         "auth_error",
         "pong",
@@ -530,99 +780,86 @@ impl ServerMessage {
         "ack",
         "nack",
         "error",
+        "subscribed",
+        "subscribe_error",
+        "unsubscribed",
+        "message",
+        "presence",
     ];
 
+    fn payload<'de, D: Deserializer<'de>>(
+        kind: &str,
+        payload: D,
+        _failure: &mut Option<DecodeError>,
+    ) -> Result<Self, D::Error> {
+        Ok(match kind {
+            "auth_success" => Self::AuthSuccess(Deserialize::deserialize(payload)?),
+            "auth_error" => Self::AuthError(Deserialize::deserialize(payload)?),
+            "pong" => Self::Pong(Deserialize::deserialize(payload)?),
+            "notification" => Self::Notification(Deserialize::deserialize(payload)?),
+            "ack" => Self::Ack(Deserialize::deserialize(payload)?),
+            "nack" => Self::Nack(Deserialize::deserialize(payload)?),
+            "error" => Self::Error(Deserialize::deserialize(payload)?),
+            "subscribed" => Self::Subscribed(Deserialize::deserialize(payload)?),
+            "subscribe_error" => Self::SubscribeError(Deserialize::deserialize(payload)?),
+            "unsubscribed" => Self::Unsubscribed(Deserialize::deserialize(payload)?),
+            "message" => Self::Message(Deserialize::deserialize(payload)?),
+            _ => Self::Presence(Deserialize::deserialize(payload)?),
+        })
+    }
+
+    fn unknown(kind: &str, payload: Option<RawJson>) -> Result<Self, DecodeError> {
+        Ok(Self::App(AppFrame {
+            kind: kind.to_owned(),
+            payload: payload.unwrap_or_else(RawJson::null),
+        }))
+    }
+}
+
+impl ServerMessage {
+    /// The `type` names of server frames this contract defines (any other
+    /// decodes to [`ServerMessage::App`]).
+    pub const TYPES: &'static [&'static str] = <Self as Frames>::TYPES;
+
     /// Decodes a text frame, accepting at most [`crate::MAX_FRAME_BYTES`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the frame is too large, not a JSON object with a
+    /// string `type`, or the payload of a known type does not fit.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         Self::decode_with_limit(text, crate::MAX_FRAME_BYTES)
     }
 
     /// Decodes a text frame, accepting at most `limit` bytes.
+    ///
+    /// # Errors
+    /// As [`ServerMessage::decode`].
     pub fn decode_with_limit(text: &str, limit: usize) -> Result<Self, DecodeError> {
-        decode(text, limit, &Self::TYPES, |p| {
-            Ok(match p.kind {
-                "auth_success" => Self::AuthSuccess(AuthSuccess {
-                    user_id: p.string("user_id")?,
-                    authenticated_at: p.string("authenticated_at")?,
-                    expires_at: p.string("expires_at")?,
-                    max_frame: p.opt_u64("max_frame")?,
-                }),
-                "auth_error" => Self::AuthError(AuthError {
-                    code: AuthErrorCode::from(p.string("code")?),
-                    message: p.opt_string("message")?.unwrap_or_default(),
-                }),
-                "pong" => Self::Pong(Pong { seq: p.u64("seq")? }),
-                "notification" => Self::Notification(Notification {
-                    seq: p.u64("seq")?,
-                    id: p.string("id")?,
-                    title: p.string("title")?,
-                    body: p.string("body")?,
-                    created_at: p.string("created_at")?,
-                }),
-                "ack" => Self::Ack(Ack {
-                    id: p.string("id")?,
-                }),
-                "nack" => Self::Nack(Nack {
-                    id: p.string("id")?,
-                    code: NackCode::from(p.string("code")?),
-                    message: p.opt_string("message")?.unwrap_or_default(),
-                }),
-                _ => Self::Error(ErrorPayload {
-                    code: p.string("code")?,
-                    message: p.opt_string("message")?.unwrap_or_default(),
-                }),
-            })
-        })
+        decode(text, limit)
     }
 
     /// Encodes the frame as JSON text.
     pub fn encode(&self) -> String {
+        encode(self)
+    }
+}
+
+impl Serialize for ServerMessage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::AuthSuccess(a) => {
-                let fields = [
-                    ("user_id", Field::Str(&a.user_id)),
-                    ("authenticated_at", Field::Str(&a.authenticated_at)),
-                    ("expires_at", Field::Str(&a.expires_at)),
-                    ("max_frame", a.max_frame.into()),
-                ];
-                // `max_frame` is optional on the wire: left out when unset.
-                let len = if a.max_frame.is_some() { 4 } else { 3 };
-                frame("auth_success", &fields[..len])
-            }
-            Self::AuthError(e) => frame(
-                "auth_error",
-                &[
-                    ("code", Field::Str(e.code.as_str())),
-                    ("message", Field::Str(&e.message)),
-                ],
-            ),
-            Self::Pong(pong) => frame("pong", &[("seq", Field::U64(pong.seq))]),
-            Self::Notification(n) => frame(
-                "notification",
-                &[
-                    ("seq", Field::U64(n.seq)),
-                    ("id", Field::Str(&n.id)),
-                    ("title", Field::Str(&n.title)),
-                    ("body", Field::Str(&n.body)),
-                    ("created_at", Field::Str(&n.created_at)),
-                ],
-            ),
-            Self::Ack(ack) => frame("ack", &[("id", Field::Str(&ack.id))]),
-            Self::Nack(nack) => frame(
-                "nack",
-                &[
-                    ("id", Field::Str(&nack.id)),
-                    ("code", Field::Str(nack.code.as_str())),
-                    ("message", Field::Str(&nack.message)),
-                ],
-            ),
-            Self::Error(e) => frame(
-                "error",
-                &[
-                    ("code", Field::Str(&e.code)),
-                    ("message", Field::Str(&e.message)),
-                ],
-            ),
+            Self::AuthSuccess(p) => frame(serializer, "auth_success", p),
+            Self::AuthError(p) => frame(serializer, "auth_error", p),
+            Self::Pong(p) => frame(serializer, "pong", p),
+            Self::Notification(p) => frame(serializer, "notification", p),
+            Self::Ack(p) => frame(serializer, "ack", p),
+            Self::Nack(p) => frame(serializer, "nack", p),
+            Self::Error(p) => frame(serializer, "error", p),
+            Self::Subscribed(p) => frame(serializer, "subscribed", p),
+            Self::SubscribeError(p) => frame(serializer, "subscribe_error", p),
+            Self::Unsubscribed(p) => frame(serializer, "unsubscribed", p),
+            Self::Message(p) => frame(serializer, "message", p),
+            Self::Presence(p) => frame(serializer, "presence", p),
+            Self::App(app) => frame(serializer, &app.kind, &app.payload),
         }
     }
 }
@@ -760,7 +997,7 @@ mod tests {
             "malformed_frame"
         );
         assert_eq!(
-            ServerMessage::decode(r#"{"type":"wat"}"#),
+            ClientMessage::decode(r#"{"type":"wat"}"#),
             Err(DecodeError::UnknownType("wat".into()))
         );
         let big = format!(
@@ -792,7 +1029,7 @@ mod tests {
     #[test]
     fn long_unknown_types_are_truncated() {
         let frame = format!(r#"{{"type":"{}"}}"#, "é".repeat(100));
-        let DecodeError::UnknownType(kind) = ServerMessage::decode(&frame).unwrap_err() else {
+        let DecodeError::UnknownType(kind) = ClientMessage::decode(&frame).unwrap_err() else {
             panic!("expected UnknownType");
         };
         assert!(kind.len() <= 67);

@@ -55,9 +55,8 @@ pub struct NewNotification {
 }
 
 impl TokenResponse {
-    /// Reads a login or refresh response body with the hand-written
-    /// [`json`](crate::json) reader (the browser client avoids serde to stay
-    /// small); `None` when it is not a token response.
+    /// Reads a login or refresh response body; `None` when it is not a
+    /// token response.
     ///
     /// ```
     /// use tether_protocol::TokenResponse;
@@ -66,12 +65,6 @@ impl TokenResponse {
     /// assert!(TokenResponse::decode(r#"{"error":"invalid_refresh"}"#).is_none());
     /// ```
     pub fn decode(text: &str) -> Option<Self> {
-        let value = crate::json::parse(text).ok()?;
-        let text = |key| value.get(key).and_then(crate::json::Value::as_str);
-        Some(Self {
-            access_token: Secret::new(text("access_token")?),
-            token_type: text("token_type")?.to_owned(),
-            expires_in: value.get("expires_in")?.as_u64()?,
-        })
+        serde_json::from_str(text).ok()
     }
 }

@@ -3,9 +3,7 @@
 //! This crate is the single source of truth for `shared/PROTOCOL.md` in code:
 //! the browser client (`tether`, `tether-core`) and the reference server
 //! (`tether-server`) both use it, so the two can never drift apart. It does
-//! no I/O. Frames are read and written by the small hand-written [`json`]
-//! module, not serde, to keep the browser client small; the HTTP bodies
-//! derive serde's traits.
+//! no I/O. Frames and HTTP bodies are serde derive + serde_json.
 //!
 //! Every frame is one JSON object `{"type": "...", "payload": {...}}`.
 //!
@@ -18,8 +16,12 @@
 //! let pong = ServerMessage::decode(r#"{"type":"pong","payload":{"seq":7}}"#).unwrap();
 //! assert!(matches!(pong, ServerMessage::Pong(p) if p.seq == 7));
 //!
-//! // Unknown types are a typed error the caller can tolerate, never a panic.
-//! let err = ServerMessage::decode(r#"{"type":"party"}"#).unwrap_err();
+//! // A server frame of a type this contract does not define is the app's own.
+//! let app = ServerMessage::decode(r#"{"type":"chat.typing","payload":{"who":"ann"}}"#).unwrap();
+//! assert!(matches!(app, ServerMessage::App(f) if f.kind == "chat.typing"));
+//!
+//! // A client frame of an unknown type is a typed error, never a panic.
+//! let err = ClientMessage::decode(r#"{"type":"party"}"#).unwrap_err();
 //! assert_eq!(err.to_string(), "unknown frame type `party`");
 //!
 //! // Tokens never show up in Debug output.
@@ -29,14 +31,16 @@
 
 mod frames;
 mod http;
-pub mod json;
+mod raw;
 mod secret;
 pub mod time;
+mod topics;
 
 pub use frames::*;
 pub use http::*;
-pub use json::RawJson;
+pub use raw::{MAX_DEPTH, RawJson};
 pub use secret::Secret;
+pub use topics::*;
 
 /// Path of the notification socket, relative to the API origin.
 pub const WS_PATH: &str = "/api/ws/notification";

@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tether_protocol::{
     Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
-    MAX_FRAME_BYTES, Nack, NackCode, Pong, Secret, ServerMessage, close_code, error_code,
+    Nack, NackCode, Outgoing, Pong, Secret, ServerMessage, close_code, error_code,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -380,12 +380,6 @@ impl Session {
                 )
                 .await;
         };
-        if text.len() <= MAX_FRAME_BYTES
-            && authenticated
-            && frame_type(text.as_str()) == Some("send")
-        {
-            return self.on_send(text.as_str()).await;
-        }
         let decoded = match ClientMessage::decode(text.as_str()) {
             Ok(message) => message,
             Err(DecodeError::InvalidPayload { kind, .. }) if kind == "auth" => {
@@ -404,7 +398,7 @@ impl Session {
                 }
                 self.send(ServerMessage::Pong(Pong { seq: ping.seq })).await
             }
-            ClientMessage::Send(_) => self.on_send(text.as_str()).await,
+            ClientMessage::Send(send) => self.on_send(send).await,
             _ => {
                 self.error(error_code::UNKNOWN_TYPE, "unknown frame type")
                     .await
@@ -412,22 +406,11 @@ impl Session {
         }
     }
 
-    /// A `send` frame, parsed once with serde_json: the body stays the raw
-    /// text that arrived (never re-encoded), and is acked only if it obeys
-    /// [`crate::delivery::check_numbers`].
-    async fn on_send(&mut self, text: &str) -> Flow {
-        let frame: SendFrame = match serde_json::from_str(text) {
-            Ok(frame) => frame,
-            Err(err) => {
-                return self
-                    .error(
-                        error_code::MALFORMED_FRAME,
-                        format!("malformed send frame: {}", err.classify_text()),
-                    )
-                    .await;
-            }
-        };
-        let SendPayload { id, body } = frame.payload;
+    /// A `send` frame (read once, by [`ClientMessage::decode`]): the body
+    /// stays the raw text that arrived (never re-encoded), and is acked only
+    /// if it obeys [`crate::delivery::check_numbers`].
+    async fn on_send(&mut self, send: Outgoing) -> Flow {
+        let Outgoing { id, body } = send;
         if id.is_empty() || id.len() > MAX_ID_BYTES {
             return self
                 .error(
@@ -436,7 +419,7 @@ impl Session {
                 )
                 .await;
         }
-        if let Err(err) = crate::delivery::check_numbers(body.get()) {
+        if let Err(err) = crate::delivery::check_numbers(body.as_str()) {
             return self
                 .send(ServerMessage::Nack(Nack {
                     id,
@@ -446,11 +429,16 @@ impl Session {
                 .await;
         }
         let user = self.user().expect("authenticated");
-        let applying = self.state.inbox.apply(user, &id, body);
+        let applying = self.state.inbox.apply(user, &id, body.into());
         tracing::debug!(socket_id = self.socket_id, ?applying, "send frame");
         match applying {
             Applying::Applied | Applying::Duplicate => {
-                self.send(ServerMessage::Ack(Ack { id })).await
+                self.send(ServerMessage::Ack(Ack {
+                    id,
+                    topic: None,
+                    offset: None,
+                }))
+                .await
             }
             Applying::Full => {
                 self.send(ServerMessage::Nack(Nack {
@@ -548,47 +536,6 @@ impl Session {
 /// The next live message (a function so that `select!` can disable it).
 async fn next_live(inbox: &mut OutboxReceiver) -> Option<Outbound> {
     inbox.recv().await
-}
-
-/// The `type` of a frame, if it is a JSON object with a string `type`
-/// (other fields are skipped unparsed).
-fn frame_type(text: &str) -> Option<&str> {
-    #[derive(serde::Deserialize)]
-    struct Kind<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: std::borrow::Cow<'a, str>,
-    }
-    match serde_json::from_str::<Kind<'_>>(text).ok()?.kind {
-        std::borrow::Cow::Borrowed(kind) => Some(kind),
-        std::borrow::Cow::Owned(_) => None,
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct SendFrame {
-    payload: SendPayload,
-}
-
-#[derive(serde::Deserialize)]
-struct SendPayload {
-    id: String,
-    body: Box<serde_json::value::RawValue>,
-}
-
-/// A serde_json error without the offending text (which could be a secret).
-trait ClassifyText {
-    fn classify_text(&self) -> &'static str;
-}
-
-impl ClassifyText for serde_json::Error {
-    fn classify_text(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "unreadable",
-            serde_json::error::Category::Syntax => "not valid JSON",
-            serde_json::error::Category::Data => "`payload` must hold a string `id` and a `body`",
-            serde_json::error::Category::Eof => "truncated JSON",
-        }
-    }
 }
 
 /// What a failed read means: a message or frame over

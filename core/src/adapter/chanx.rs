@@ -1,9 +1,11 @@
 //! The adapter of Chanx (Django Channels with DRF authentication).
 
-use super::{Adapter, AuthOutcome, Delivery, Incoming, check_size, member_json};
+use super::{Adapter, AuthOutcome, Delivery, Incoming, check_size};
 use crate::MessageId;
-use tether_protocol::json::{self, RawJson, Value};
-use tether_protocol::{AuthErrorCode, DecodeError, Secret};
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use tether_protocol::{AuthErrorCode, DecodeError, RawJson, Secret};
 
 /// The `ref` prefix of the adapter's own pings.
 const PING_REF: &str = "tether-ping-";
@@ -48,34 +50,54 @@ impl ChanxAuth {
     }
 }
 
-/// The HTTP status of an `authentication` frame, and its `data.detail`.
-fn auth_status<'v>(message: &'v Value<'_>) -> Option<(u64, Option<&'v str>)> {
-    if message.get("action").and_then(Value::as_str) != Some("authentication") {
-        return None;
-    }
-    let payload = message.get("payload")?;
-    let status = payload.get("status_code").and_then(Value::as_u64)?;
-    let detail = payload
-        .get("data")
-        .and_then(|data| data.get("detail"))
-        .and_then(Value::as_str);
-    Some((status, detail))
+/// A Chanx frame: an `action`, its `payload`, and the `ref` of a pong.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(default)]
+    payload: Option<RawJson>,
+    #[serde(default, rename = "ref")]
+    reference: Option<Value>,
 }
 
-/// `payload.data.user_id` of an `authentication` frame, a string or a number.
-fn user_id(message: &Value<'_>) -> Option<String> {
-    let id = message.get("payload")?.get("data")?.get("user_id")?;
-    match id {
-        Value::String(id) => Some(id.to_string()),
-        Value::Number(n) => Some((*n).to_owned()),
-        _ => None,
+/// The payload of an `authentication` frame.
+#[derive(Deserialize)]
+struct Authentication {
+    status_code: u64,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
+impl Authentication {
+    /// The payload of `frame` when it is an `authentication` frame.
+    fn of(frame: &Frame<'_>) -> Option<Self> {
+        if frame.action != "authentication" {
+            return None;
+        }
+        serde_json::from_str(frame.payload.as_ref()?.as_str()).ok()
+    }
+
+    /// `data.detail`, when it is a string.
+    fn detail(&self) -> Option<&str> {
+        self.data.as_ref()?.get("detail")?.as_str()
+    }
+
+    /// `data.user_id`, a string or a number.
+    fn user_id(&self) -> Option<String> {
+        match self.data.as_ref()?.get("user_id")? {
+            Value::String(id) => Some(id.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 }
 
 /// Code and text of an `error` frame's payload: a list of pydantic errors
 /// (`type`, `loc`, `msg`) or an object (`detail`, maybe `reason`).
-fn error_text(payload: Option<&Value<'_>>) -> (String, String) {
-    let text = |v: &Value<'_>, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+fn error_text(payload: Option<&RawJson>) -> (String, String) {
+    let payload = payload.and_then(|p| serde_json::from_str::<Value>(p.as_str()).ok());
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     match payload {
         Some(Value::Array(items)) => {
             let code = items.first().and_then(|e| text(e, "type"));
@@ -83,8 +105,8 @@ fn error_text(payload: Option<&Value<'_>>) -> (String, String) {
             (code.unwrap_or_else(|| "error".into()), message.join("; "))
         }
         Some(object @ Value::Object(_)) => (
-            text(object, "reason").unwrap_or_else(|| "error".into()),
-            text(object, "detail").unwrap_or_default(),
+            text(&object, "reason").unwrap_or_else(|| "error".into()),
+            text(&object, "detail").unwrap_or_default(),
         ),
         _ => ("error".into(), String::new()),
     }
@@ -100,10 +122,11 @@ impl Adapter for ChanxAuth {
     }
 
     fn auth_response(&self, frame: &str) -> Option<AuthOutcome> {
-        let value = json::parse(frame).ok()?;
-        let (status, detail) = auth_status(&value)?;
+        let frame = serde_json::from_str::<Frame<'_>>(frame).ok()?;
+        let auth = Authentication::of(&frame)?;
+        let status = auth.status_code;
         let why = || {
-            detail.map_or_else(
+            auth.detail().map_or_else(
                 || format!("the server refused authentication ({status})"),
                 str::to_owned,
             )
@@ -112,7 +135,7 @@ impl Adapter for ChanxAuth {
             200..=299 => Some(AuthOutcome::Accepted {
                 // Chanx itself sends no user identity; an app's
                 // authenticator may add `user_id` to `data`.
-                user_id: user_id(&value).unwrap_or_default(),
+                user_id: auth.user_id().unwrap_or_default(),
                 lifetime: None,
                 max_frame: None,
             }),
@@ -149,17 +172,17 @@ impl Adapter for ChanxAuth {
         if let Err(err) = check_size(frame, limit) {
             return Incoming::Malformed(err);
         }
-        let message = match json::parse(frame) {
+        let message = match serde_json::from_str::<Frame<'_>>(frame) {
             Ok(message) => message,
-            Err(err) => return Incoming::Malformed(DecodeError::Malformed(err.to_string())),
+            Err(err) if err.is_data() => {
+                return Incoming::Malformed(DecodeError::Malformed(
+                    "not an object with a string `action`".into(),
+                ));
+            }
+            Err(_) => return Incoming::Malformed(DecodeError::Malformed("not valid JSON".into())),
         };
-        let Some(action) = message.get("action").and_then(Value::as_str) else {
-            return Incoming::Malformed(DecodeError::Malformed(
-                "not an object with a string `action`".into(),
-            ));
-        };
-        match action {
-            "pong" => match message.get("ref") {
+        match &*message.action {
+            "pong" => match &message.reference {
                 None => Incoming::Pong { seq: None },
                 Some(reference) => match reference
                     .as_str()
@@ -171,11 +194,11 @@ impl Adapter for ChanxAuth {
                     None => Incoming::Ignore,
                 },
             },
-            "authentication" => match auth_status(&message) {
-                Some((200..=299, _)) => Incoming::Ignore,
-                Some((status, detail)) => Incoming::Error {
-                    code: format!("status_{status}"),
-                    message: detail.unwrap_or_default().to_owned(),
+            "authentication" => match Authentication::of(&message) {
+                Some(auth) if (200..=299).contains(&auth.status_code) => Incoming::Ignore,
+                Some(auth) => Incoming::Error {
+                    code: format!("status_{}", auth.status_code),
+                    message: auth.detail().unwrap_or_default().to_owned(),
                 },
                 None => Incoming::Malformed(DecodeError::InvalidPayload {
                     kind: "authentication".into(),
@@ -183,14 +206,14 @@ impl Adapter for ChanxAuth {
                 }),
             },
             "error" => {
-                let (code, message) = error_text(message.get("payload"));
+                let (code, message) = error_text(message.payload.as_ref());
                 Incoming::Error { code, message }
             }
             // `SEND_COMPLETION`: a handler finished.
             "complete" => Incoming::Ignore,
             kind => Incoming::Message {
                 kind: kind.to_owned(),
-                payload: member_json(&message, "payload"),
+                payload: message.payload.unwrap_or_else(RawJson::null),
             },
         }
     }
@@ -273,7 +296,8 @@ mod tests {
             chanx.decode(echo, LIMIT),
             Incoming::Message {
                 kind: "echo_reply".into(),
-                payload: RawJson::new(r#"{"text":"héllo"}"#).unwrap(),
+                // Kept exactly as sent, escapes and spaces included.
+                payload: RawJson::new(r#"{"text": "h\u00e9llo"}"#).unwrap(),
             }
         );
         let error = r#"{"action": "error", "payload": [{"type": "missing", "loc": ["echo", "payload"], "msg": "Field required"}], "version": 1, "ref": "m-2"}"#;

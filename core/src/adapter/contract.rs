@@ -1,21 +1,19 @@
 //! The adapter of `shared/PROTOCOL.md`.
 
-use super::{Adapter, AuthOutcome, Incoming, member_json};
+use super::{Adapter, AuthOutcome, Incoming};
 use crate::MessageId;
 use std::time::Duration;
-use tether_protocol::json::{self, RawJson, Value};
 use tether_protocol::time::parse_rfc3339;
 use tether_protocol::{
-    Auth, AuthErrorCode, ClientMessage, DecodeError, Outgoing, Ping, Secret, ServerMessage,
-    close_code,
+    Auth, AuthErrorCode, ClientMessage, Outgoing, Ping, RawJson, Secret, ServerMessage, close_code,
 };
 
 /// The protocol of `shared/PROTOCOL.md`: the client sends
 /// `{"type":"auth","payload":{"token","last_seq"}}` and the server answers
 /// `auth_success` or `auth_error` (re-authentication in place with a new
 /// `auth` frame); keepalive `ping`/`pong` with a `seq`; messages in a `send`
-/// envelope, acked by id; frame types with a dot in their name are the
-/// app's own messages; closes 4001, 4003 and 1008 are final.
+/// envelope, acked by id; frame types the contract does not define are the
+/// app's own messages (section 9); closes 4001, 4003 and 1008 are final.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContractAuth;
 
@@ -69,18 +67,12 @@ impl Adapter for ContractAuth {
 
     fn decode(&self, frame: &str, limit: usize) -> Incoming {
         match ServerMessage::decode_with_limit(frame, limit) {
-            Ok(message) => Incoming::Contract(message),
-            // Section 9: a dotted type is the app's own.
-            Err(DecodeError::UnknownType(kind)) if kind.contains('.') => match json::parse(frame) {
-                Ok(value) => Incoming::Message {
-                    payload: member_json(&value, "payload"),
-                    kind: value
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .map_or(kind, str::to_owned),
-                },
-                Err(err) => Incoming::Malformed(DecodeError::Malformed(err.to_string())),
+            // Section 9: a type this page does not define is the app's own.
+            Ok(ServerMessage::App(app)) => Incoming::Message {
+                kind: app.kind,
+                payload: app.payload,
             },
+            Ok(message) => Incoming::Contract(message),
             Err(err) => Incoming::Malformed(err),
         }
     }
@@ -133,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn contract_app_types_are_messages_and_reserved_ones_errors() {
+    fn contract_app_types_are_messages() {
         let frame = r#"{"type":"chat.typing","payload":{"who":"ann","n":[1,2]}}"#;
         assert_eq!(
             ContractAuth.decode(frame, 1 << 16),
@@ -142,10 +134,15 @@ mod tests {
                 payload: RawJson::new(r#"{"who":"ann","n":[1,2]}"#).unwrap(),
             }
         );
-        assert!(matches!(
+        // Undotted names are reserved for the contract, but a newer
+        // server's type is still handed over, never an error.
+        assert_eq!(
             ContractAuth.decode(r#"{"type":"party"}"#, 1 << 16),
-            Incoming::Malformed(DecodeError::UnknownType(_))
-        ));
+            Incoming::Message {
+                kind: "party".into(),
+                payload: RawJson::null(),
+            }
+        );
         assert_eq!(ContractAuth.final_close(4002), None);
         assert!(ContractAuth.final_close(4001).is_some());
     }

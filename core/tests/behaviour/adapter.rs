@@ -96,7 +96,7 @@ fn chanx_app_frames_are_messages_and_errors_keep_the_socket() {
         events(&fx),
         [Event::Message {
             kind: "notification".into(),
-            payload: RawJson::new(r#"{"id":1,"title":"Hi","body":"thére"}"#).unwrap(),
+            payload: RawJson::new(r#"{"id": 1, "title": "Hi", "body": "th\u00e9re"}"#).unwrap(),
         }]
     );
     let fx = h.frame(r#"{"action": "error", "payload": [{"type": "union_tag_invalid", "loc": [], "msg": "Input tag 'nope' found"}], "version": 1, "ref": "r2"}"#);

@@ -18,9 +18,15 @@ fn bad_frames_are_errors_and_the_connection_stays() {
         (Input::Frame("not json".into()), |e| {
             matches!(e, ConnectionError::Decode(DecodeError::Malformed(_)))
         }),
-        (Input::Frame(r#"{"type":"party"}"#.into()), |e| {
-            matches!(e, ConnectionError::Decode(DecodeError::UnknownType(_)))
-        }),
+        (
+            Input::Frame(r#"{"type":"ack","payload":{"id":7}}"#.into()),
+            |e| {
+                matches!(
+                    e,
+                    ConnectionError::Decode(DecodeError::InvalidPayload { .. })
+                )
+            },
+        ),
         (Input::Frame(r#"{"type":"ack","payload":{}}"#.into()), |e| {
             matches!(
                 e,
@@ -51,6 +57,22 @@ fn bad_frames_are_errors_and_the_connection_stays() {
         assert_eq!(h.conn.state(), ConnectionState::Connected);
         assert!(frames(&fx).is_empty());
     }
+}
+
+#[test]
+fn frames_of_types_the_contract_does_not_define_are_the_apps_messages() {
+    let mut h = Harness::with_token();
+    h.online();
+    let fx = h.input(Input::Frame(r#"{"type":"party","payload":[1, 2]}"#.into()));
+    assert!(errors(&fx).is_empty(), "{fx:?}");
+    assert_eq!(
+        events(&fx),
+        [Event::Message {
+            kind: "party".into(),
+            payload: tether_protocol::RawJson::new("[1, 2]").unwrap(),
+        }]
+    );
+    assert_eq!(h.conn.state(), ConnectionState::Connected);
 }
 
 #[test]

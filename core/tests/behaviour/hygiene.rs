@@ -50,9 +50,8 @@ fn the_sources_use_no_platform_clock_or_randomness() {
 }
 
 /// Every byte of the core ships in the browser build: its runtime
-/// dependencies are an allow-list. serde_json, say, would add ~20 KiB of
-/// gzipped wasm to every app (the frames have their own small JSON codec in
-/// tether-protocol); tests may use it as a dev-dependency.
+/// dependencies are an allow-list (serde and serde_json, the one JSON
+/// library of both sides; nothing else without a reason).
 #[test]
 fn the_runtime_dependencies_are_an_allow_list() {
     let manifest = include_str!("../../Cargo.toml");
@@ -67,7 +66,7 @@ fn the_runtime_dependencies_are_an_allow_list() {
     }
     assert_eq!(
         deps,
-        ["tether-protocol", "thiserror"],
+        ["tether-protocol", "serde", "serde_json", "thiserror"],
         "tether-core's [dependencies]"
     );
     assert!(
