@@ -39,7 +39,7 @@ use crate::MessageId;
 use std::fmt;
 use std::time::Duration;
 use tether_protocol::RawJson;
-use tether_protocol::{AuthErrorCode, DecodeError, Secret, ServerMessage};
+use tether_protocol::{AuthErrorCode, ClientMessage, DecodeError, Secret, ServerMessage};
 
 mod chanx;
 mod contract;
@@ -194,6 +194,14 @@ pub trait Adapter: fmt::Debug {
     /// and no topic frame is ever sent. Defaults to true.
     fn topics(&self) -> bool {
         true
+    }
+
+    /// The frame of a topic request: [`ClientMessage::Subscribe`],
+    /// [`ClientMessage::Unsubscribe`] or [`ClientMessage::Publish`] (only
+    /// asked for when [`topics`](Self::topics) is true). Defaults to the
+    /// contract's encoding.
+    fn topic_frame(&self, message: &ClientMessage) -> String {
+        message.encode()
     }
 
     /// Whether token refresh is on unless the app says otherwise: false

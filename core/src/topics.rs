@@ -8,11 +8,11 @@
 //! to send, events for the app, publishes to release or fail) that the
 //! machine turns into effects. Nothing here knows about sockets or clocks.
 
-use crate::wire_shim::{
+use crate::{MessageId, Millis, SendError};
+use tether_protocol::{
     Position, Presence, Subscribe, SubscribeError, SubscribeErrorCode, Subscribed, TopicMessage,
     Unsubscribe, Unsubscribed, UnsubscribedCode, User,
 };
-use crate::{MessageId, Millis, SendError};
 
 /// How to subscribe to a topic ([`crate::Connection::subscribe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -484,12 +484,11 @@ impl Topics {
         }
         let retry = match &e.code {
             SubscribeErrorCode::RateLimited | SubscribeErrorCode::Unavailable => true,
-            SubscribeErrorCode::Forbidden
-            | SubscribeErrorCode::NotFound
-            | SubscribeErrorCode::InvalidTopic
-            | SubscribeErrorCode::BadRequest
-            | SubscribeErrorCode::TooManyTopics => false,
+            // A code this version does not know: the server's `retry` says.
             SubscribeErrorCode::Other(_) => e.retry,
+            // forbidden, not_found, invalid_topic, bad_request,
+            // too_many_topics, and any code a later version names.
+            _ => false,
         };
         if retry {
             let topic = &mut self.topics[i];
@@ -539,11 +538,9 @@ impl Topics {
                 self.request(i);
             }
             UnsubscribedCode::UserChanged => self.request(i),
-            // Not asked for: the server ended the subscription.
-            code @ (UnsubscribedCode::Unsubscribed
-            | UnsubscribedCode::Removed
-            | UnsubscribedCode::TopicDeleted
-            | UnsubscribedCode::Other(_)) => {
+            // `removed`, `topic_deleted`, an `unsubscribed` not asked for,
+            // a code this version does not know: the server ended it.
+            code => {
                 let failure = TopicFailure::Ended {
                     code,
                     message: u.message,
