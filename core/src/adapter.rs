@@ -18,6 +18,7 @@
 //! | [`final_close`](Adapter::final_close) | which close codes end the session (no retry) |
 //! | [`refresh`](Adapter::refresh) | whether token refresh is on by default |
 //! | [`topics`](Adapter::topics) | whether the server has topics (the contract's; Chanx has none) |
+//! | [`topic_frame`](Adapter::topic_frame) | the frames of `subscribe`, `unsubscribe` and `publish` |
 //!
 //! Two adapters ship: [`ContractAuth`] (the default, `shared/PROTOCOL.md`)
 //! and [`ChanxAuth`] ([Chanx](https://pypi.org/project/chanx/), Django

@@ -743,3 +743,30 @@ fn only_the_answer_to_the_latest_subscribe_counts() {
     let fx = h.frame(subscribed(ROOM, "e2", 5, 1, Some(false)));
     assert!(topic_events(&fx).is_empty(), "{fx:?}");
 }
+
+#[test]
+fn a_manual_disconnect_or_going_offline_keeps_the_topics_for_the_next_connect() {
+    for (down, up) in [
+        (Input::Disconnect, Input::Connect),
+        (Input::Offline, Input::Online),
+    ] {
+        let mut h = live();
+        h.frame(topic_message(ROOM, 11));
+        let mut fx = h.input(down.clone());
+        fx.extend(h.input(closed(1000)));
+        assert_eq!(
+            topic_states(&fx),
+            [(ROOM.to_owned(), TopicState::Subscribing)],
+            "{down:?}"
+        );
+        assert!(sent_of(&fx, "unsubscribe").is_empty(), "{down:?}");
+        let mut fx = h.input(up.clone());
+        fx.extend(h.input(Input::Opened));
+        fx.extend(h.frame(auth_success(900)));
+        assert_eq!(
+            sent_of(&fx, "subscribe"),
+            [json!({"topic": ROOM, "since": {"epoch": "e1", "offset": 11}})],
+            "{up:?}"
+        );
+    }
+}
