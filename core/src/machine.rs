@@ -5,14 +5,16 @@ use crate::config::ms;
 use crate::outbox::{Entry, Outbox};
 use crate::rng::SplitMix64;
 use crate::topics::{Action, Topics};
-use crate::wire_shim::{self as topic_wire, Publish};
 use crate::{
     CloseInfo, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input, MessageId,
     Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason, SubscribeOptions,
     TopicError, TopicEvent, TopicSnapshot,
 };
 use std::time::Duration;
-use tether_protocol::{AuthErrorCode, Nack, NackCode, RawJson, Secret, ServerMessage, close_code};
+use tether_protocol::{
+    AuthErrorCode, ClientMessage, MAX_LAST, MAX_TOPICS_PER_SOCKET, Nack, NackCode, Publish,
+    RawJson, Secret, ServerMessage, close_code, is_valid_topic,
+};
 
 /// Close code the machine uses when it abandons a socket after a timeout
 /// (browsers only allow 1000 and 3000–4999 in `close()`).
@@ -360,21 +362,21 @@ impl Connection {
         if !self.auth.topics() {
             return Err(TopicError::Unsupported);
         }
-        if !topic_wire::is_valid_topic(topic) {
+        if !is_valid_topic(topic) {
             return Err(TopicError::InvalidTopic {
                 topic: topic.to_owned(),
             });
         }
-        if options.last > topic_wire::MAX_LAST {
+        if options.last > MAX_LAST {
             return Err(TopicError::InvalidLast {
                 last: options.last,
-                max: topic_wire::MAX_LAST,
+                max: MAX_LAST,
             });
         }
         let online = matches!(self.phase, Phase::Online { .. });
-        let result =
-            self.topics
-                .subscribe(topic, options, online, topic_wire::MAX_TOPICS_PER_SOCKET);
+        let result = self
+            .topics
+            .subscribe(topic, options, online, MAX_TOPICS_PER_SOCKET);
         self.drain_topics();
         result
     }
@@ -427,12 +429,12 @@ impl Connection {
             return Err(SendError::QueueFull { capacity });
         }
         let id = MessageId::new(self.rng.uuid_v4());
-        let frame = topic_wire::publish_frame(&Publish {
+        let frame = self.auth.topic_frame(&ClientMessage::Publish(Publish {
             id: id.as_str().to_owned(),
             topic: topic.to_owned(),
             event: event.to_owned(),
             data,
-        });
+        }));
         let limit = self.send_limit();
         if frame.len() > limit {
             return Err(SendError::TooLarge {
@@ -754,16 +756,6 @@ impl Connection {
         }
         let limit = self.send_limit().saturating_mul(2);
         let online = matches!(self.phase, Phase::Online { .. });
-        if let Some(frame) = topic_wire::decode_topic(text) {
-            if online {
-                self.on_topic_frame(frame);
-            } else {
-                self.error(ConnectionError::NotAuthenticated {
-                    kind: "topic".into(),
-                });
-            }
-            return;
-        }
         let message = match self.auth.decode(text, limit) {
             Incoming::Contract(message) => message,
             Incoming::Malformed(err) => return self.error(ConnectionError::Decode(err)),
@@ -810,7 +802,7 @@ impl Connection {
                         Some(topic) => Event::Topic(TopicEvent::Published {
                             id: entry.id,
                             topic,
-                            offset: topic_wire::ack_offset(text).unwrap_or(0),
+                            offset: ack.offset.unwrap_or(0),
                         }),
                     };
                     self.emit(event);
@@ -820,6 +812,33 @@ impl Connection {
             ServerMessage::Error(err) => self.error(ConnectionError::Server {
                 code: err.code,
                 message: err.message,
+            }),
+            ServerMessage::Subscribed(subscribed) => {
+                self.topics.on_subscribed(subscribed);
+                self.drain_topics();
+            }
+            ServerMessage::SubscribeError(refusal) => {
+                let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
+                let retry_at = |n| now.saturating_add(ms(backoff.delay(n, rng)));
+                self.topics.on_subscribe_error(refusal, retry_at);
+                self.drain_topics();
+            }
+            ServerMessage::Unsubscribed(ended) => {
+                self.topics.on_unsubscribed(ended);
+                self.drain_topics();
+            }
+            ServerMessage::Message(message) => {
+                self.topics.on_message(message);
+                self.drain_topics();
+            }
+            ServerMessage::Presence(presence) => {
+                self.topics.on_presence(presence);
+                self.drain_topics();
+            }
+            // An adapter that hands the app's own frames over as contract frames.
+            ServerMessage::App(app) => self.emit(Event::Message {
+                kind: app.kind,
+                payload: app.payload,
             }),
             other => {
                 let kind = other_kind(&other);
@@ -940,23 +959,6 @@ impl Connection {
             };
             self.fail_entry(entry, error);
         }
-    }
-
-    /// A topic frame, on an authenticated socket.
-    fn on_topic_frame(&mut self, frame: topic_wire::TopicFrame) {
-        use topic_wire::TopicFrame;
-        match frame {
-            TopicFrame::Subscribed(subscribed) => self.topics.on_subscribed(subscribed),
-            TopicFrame::SubscribeError(refusal) => {
-                let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
-                let retry_at = |n| now.saturating_add(ms(backoff.delay(n, rng)));
-                self.topics.on_subscribe_error(refusal, retry_at);
-            }
-            TopicFrame::Unsubscribed(ended) => self.topics.on_unsubscribed(ended),
-            TopicFrame::Message(message) => self.topics.on_message(message),
-            TopicFrame::Presence(presence) => self.topics.on_presence(presence),
-        }
-        self.drain_topics();
     }
 
     /// A pong for ping `seq` (`None`: for whichever ping is outstanding).
@@ -1280,11 +1282,13 @@ impl Connection {
         for action in std::mem::take(&mut self.topics.out) {
             match action {
                 Action::Subscribe(subscribe) => {
-                    let frame = topic_wire::subscribe_frame(&subscribe);
+                    let frame = self.auth.topic_frame(&ClientMessage::Subscribe(subscribe));
                     self.effects.push(Effect::SendFrame(frame));
                 }
                 Action::Unsubscribe(unsubscribe) => {
-                    let frame = topic_wire::unsubscribe_frame(&unsubscribe);
+                    let frame = self
+                        .auth
+                        .topic_frame(&ClientMessage::Unsubscribe(unsubscribe));
                     self.effects.push(Effect::SendFrame(frame));
                 }
                 Action::Emit(event) => self.emit(Event::Topic(event)),
@@ -1395,6 +1399,12 @@ fn other_kind(message: &ServerMessage) -> String {
         ServerMessage::Ack(_) => "ack",
         ServerMessage::Nack(_) => "nack",
         ServerMessage::Error(_) => "error",
+        ServerMessage::Subscribed(_) => "subscribed",
+        ServerMessage::SubscribeError(_) => "subscribe_error",
+        ServerMessage::Unsubscribed(_) => "unsubscribed",
+        ServerMessage::Message(_) => "message",
+        ServerMessage::Presence(_) => "presence",
+        ServerMessage::App(app) => return app.kind.clone(),
         _ => "unknown",
     }
     .to_owned()

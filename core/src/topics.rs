@@ -8,11 +8,11 @@
 //! to send, events for the app, publishes to release or fail) that the
 //! machine turns into effects. Nothing here knows about sockets or clocks.
 
-use crate::wire_shim::{
+use crate::{MessageId, Millis, SendError};
+use tether_protocol::{
     Position, Presence, Subscribe, SubscribeError, SubscribeErrorCode, Subscribed, TopicMessage,
     Unsubscribe, Unsubscribed, UnsubscribedCode, User,
 };
-use crate::{MessageId, Millis, SendError};
 
 /// How to subscribe to a topic ([`crate::Connection::subscribe`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -220,6 +220,13 @@ impl Topic {
 #[derive(Debug, Default)]
 pub(crate) struct Topics {
     topics: Vec<Topic>,
+    /// Topics whose `unsubscribe` went out on this socket, unanswered (a
+    /// name once per `unsubscribe`).
+    unsubscribing: Vec<String>,
+    /// Topics whose `subscribe` went out on this socket, unanswered (a name
+    /// once per `subscribe`). Answers come in order: only the answer to a
+    /// topic's latest `subscribe` counts.
+    awaiting: Vec<String>,
     /// What the machine must do, in order; drained after every call.
     pub(crate) out: Vec<Action>,
 }
@@ -257,6 +264,7 @@ impl Topics {
     /// Sends topic `i`'s `subscribe` (it is `Requested` afterwards).
     fn request(&mut self, i: usize) {
         let request = self.topics[i].request();
+        self.awaiting.push(request.topic.clone());
         self.out.push(Action::Subscribe(request));
         self.set(i, Phase::Requested);
     }
@@ -319,6 +327,7 @@ impl Topics {
         let Some(i) = self.index(name) else { return };
         let topic = self.topics.remove(i);
         if topic.on_wire() {
+            self.unsubscribing.push(topic.name.clone());
             self.out.push(Action::Unsubscribe(Unsubscribe {
                 topic: topic.name.clone(),
             }));
@@ -357,6 +366,8 @@ impl Topics {
     /// The socket went away: what was subscribed or being subscribed waits
     /// for the next one (a retry backoff keeps running).
     pub(crate) fn disconnected(&mut self) {
+        self.unsubscribing.clear();
+        self.awaiting.clear();
         for i in 0..self.topics.len() {
             if self.topics[i].on_wire() {
                 self.set(i, Phase::Waiting);
@@ -386,11 +397,25 @@ impl Topics {
 
     // ----- frames ---------------------------------------------------------
 
+    /// An answer to a `subscribe` of `topic` arrived: whether it answers the
+    /// latest one (an earlier one's answer, or one nobody asked for, does
+    /// not count).
+    fn answer(&mut self, topic: &str) -> bool {
+        let Some(at) = self.awaiting.iter().position(|t| t == topic) else {
+            return false;
+        };
+        self.awaiting.remove(at);
+        !self.awaiting.iter().any(|t| t == topic)
+    }
+
     /// `subscribed`: the stream starts at `from` (rule 2), or right after
     /// the topic's position when the server replays from earlier in the
     /// same epoch, so nothing is applied twice. A lost position (another
     /// epoch, `recovered: false`, a hole before `from`) is reported.
     pub(crate) fn on_subscribed(&mut self, s: Subscribed) {
+        if !self.answer(&s.topic) {
+            return;
+        }
         let Some(i) = self.index(&s.topic) else {
             return;
         };
@@ -448,6 +473,9 @@ impl Topics {
         e: SubscribeError,
         retry_at: impl FnOnce(u32) -> Millis,
     ) {
+        if !self.answer(&e.topic) {
+            return;
+        }
         let Some(i) = self.index(&e.topic) else {
             return;
         };
@@ -456,12 +484,11 @@ impl Topics {
         }
         let retry = match &e.code {
             SubscribeErrorCode::RateLimited | SubscribeErrorCode::Unavailable => true,
-            SubscribeErrorCode::Forbidden
-            | SubscribeErrorCode::NotFound
-            | SubscribeErrorCode::InvalidTopic
-            | SubscribeErrorCode::BadRequest
-            | SubscribeErrorCode::TooManyTopics => false,
+            // A code this version does not know: the server's `retry` says.
             SubscribeErrorCode::Other(_) => e.retry,
+            // forbidden, not_found, invalid_topic, bad_request,
+            // too_many_topics, and any code a later version names.
+            _ => false,
         };
         if retry {
             let topic = &mut self.topics[i];
@@ -479,10 +506,18 @@ impl Topics {
 
     /// `unsubscribed`: the answer to the app's own `unsubscribe` (nothing
     /// to do: the topic is already forgotten), the end of the topic
-    /// (`removed`, `topic_deleted`), or a resubscribe (`reset` from the new
-    /// epoch's start, reported as not recovered; `user_changed` from the
-    /// position).
+    /// (`removed`, `topic_deleted`, an unknown code, an `unsubscribed` not
+    /// asked for), or a resubscribe (`reset` from the new epoch's start,
+    /// reported as not recovered; `user_changed` from the position).
     pub(crate) fn on_unsubscribed(&mut self, u: Unsubscribed) {
+        if u.code == UnsubscribedCode::Unsubscribed
+            && let Some(at) = self.unsubscribing.iter().position(|t| *t == u.topic)
+        {
+            // The answer to the app's `unsubscribe` (the app may have
+            // subscribed again since: that `subscribe` follows on the wire).
+            self.unsubscribing.remove(at);
+            return;
+        }
         let Some(i) = self.index(&u.topic) else {
             return;
         };
@@ -490,9 +525,6 @@ impl Topics {
             return;
         }
         match u.code {
-            // The answer to an `unsubscribe` sent before the app subscribed
-            // again: the new `subscribe` follows it on the wire.
-            UnsubscribedCode::Unsubscribed => {}
             UnsubscribedCode::Reset => {
                 let epoch = u.epoch.unwrap_or_default();
                 self.topics[i].position = Some(Position {
@@ -506,9 +538,9 @@ impl Topics {
                 self.request(i);
             }
             UnsubscribedCode::UserChanged => self.request(i),
-            code @ (UnsubscribedCode::Removed
-            | UnsubscribedCode::TopicDeleted
-            | UnsubscribedCode::Other(_)) => {
+            // `removed`, `topic_deleted`, an `unsubscribed` not asked for,
+            // a code this version does not know: the server ended it.
+            code => {
                 let failure = TopicFailure::Ended {
                     code,
                     message: u.message,

@@ -18,3 +18,4 @@ mod reconnect;
 mod refresh;
 mod sign_out;
 mod topics;
+mod topics_publish;

@@ -329,6 +329,10 @@ fn recovered_false_and_another_epoch_are_reported_as_not_recovered() {
     assert_eq!(not_recovered(&fx), [(ROOM.into(), "e9".into())]);
     let fx = h.frame(topic_message(ROOM, 1));
     assert_eq!(applied(&fx), [(ROOM.into(), 1, false)]);
+    // The server's word counts even when the offsets look continuous.
+    h.reconnect();
+    let fx = h.frame(subscribed(ROOM, "e9", 1, 2, Some(false)));
+    assert_eq!(not_recovered(&fx), [(ROOM.into(), "e9".into())]);
     // Recovered: nothing reported.
     h.reconnect();
     let fx = h.frame(subscribed(ROOM, "e9", 1, 2, Some(true)));
@@ -429,6 +433,8 @@ fn removed_and_topic_deleted_end_the_topic_for_good() {
             "gone_fishing",
             UnsubscribedCode::Other("gone_fishing".into()),
         ),
+        // Not the answer to an `unsubscribe` of the app's: the server ended it.
+        ("unsubscribed", UnsubscribedCode::Unsubscribed),
     ] {
         let mut h = live();
         let fx = h.frame(unsubscribed(ROOM, wire, None));
@@ -497,6 +503,9 @@ fn unsubscribing_and_subscribing_again_ignores_the_old_answer() {
     assert_eq!(h.topic_state(ROOM), Some(TopicState::Subscribing));
     h.frame(subscribed(ROOM, "e1", 12, 10, None));
     assert_eq!(h.topic_state(ROOM), Some(TopicState::Subscribed));
+    // The answer was counted once: another one is the server's doing.
+    h.frame(unsubscribed(ROOM, "unsubscribed", None));
+    assert!(matches!(h.topic_state(ROOM), Some(TopicState::Failed(_))));
 }
 
 #[test]
@@ -699,4 +708,65 @@ fn topic_frames_are_not_acted_on_before_authentication() {
     fx.extend(h.frame(presence("room:other", &[ALICE], &[])));
     fx.extend(h.frame(unsubscribed("room:other", "removed", None)));
     assert!(events(&fx).is_empty() && frames(&fx).is_empty(), "{fx:?}");
+}
+
+#[test]
+fn only_the_answer_to_the_latest_subscribe_counts() {
+    // Found by topic_properties: subscribe, unsubscribe, subscribe again
+    // (refused). The first `subscribed` must not make the topic live.
+    let mut h = Harness::with_token();
+    h.online();
+    h.subscribe(ROOM, 0);
+    h.unsubscribe(ROOM);
+    h.subscribe(ROOM, 0);
+    h.frame(subscribed(ROOM, "e1", 3, 4, None));
+    assert_eq!(
+        h.topic_state(ROOM),
+        Some(TopicState::Subscribing),
+        "a stale answer"
+    );
+    h.frame(unsubscribed(ROOM, "unsubscribed", None));
+    h.frame(subscribe_error(ROOM, "rate_limited", true));
+    assert!(
+        h.conn.deadline() < Some(h.now + 5_000),
+        "the retry is due before the ping"
+    );
+    let fx = h.tick_at(h.conn.deadline().unwrap());
+    assert_eq!(sent_of(&fx, "subscribe").len(), 1, "retried");
+    // A reset while a subscribe is in flight: only the second answer counts.
+    h.frame(unsubscribed(ROOM, "reset", Some("e2")));
+    let fx = h.frame(subscribed(ROOM, "e1", 3, 4, None));
+    assert!(topic_events(&fx).is_empty(), "{fx:?}");
+    h.frame(subscribed(ROOM, "e2", 0, 1, Some(true)));
+    assert_eq!(h.topic_state(ROOM), Some(TopicState::Subscribed));
+    // An answer nobody asked for (a duplicate) changes nothing.
+    let fx = h.frame(subscribed(ROOM, "e2", 5, 1, Some(false)));
+    assert!(topic_events(&fx).is_empty(), "{fx:?}");
+}
+
+#[test]
+fn a_manual_disconnect_or_going_offline_keeps_the_topics_for_the_next_connect() {
+    for (down, up) in [
+        (Input::Disconnect, Input::Connect),
+        (Input::Offline, Input::Online),
+    ] {
+        let mut h = live();
+        h.frame(topic_message(ROOM, 11));
+        let mut fx = h.input(down.clone());
+        fx.extend(h.input(closed(1000)));
+        assert_eq!(
+            topic_states(&fx),
+            [(ROOM.to_owned(), TopicState::Subscribing)],
+            "{down:?}"
+        );
+        assert!(sent_of(&fx, "unsubscribe").is_empty(), "{down:?}");
+        let mut fx = h.input(up.clone());
+        fx.extend(h.input(Input::Opened));
+        fx.extend(h.frame(auth_success(900)));
+        assert_eq!(
+            sent_of(&fx, "subscribe"),
+            [json!({"topic": ROOM, "since": {"epoch": "e1", "offset": 11}})],
+            "{up:?}"
+        );
+    }
 }
