@@ -617,8 +617,8 @@ async fn bad_frames_are_errors_and_the_connection_stays() {
     for (text, expected) in [
         ("{not json", "malformed"),
         (
-            r#"{"type":"party_time","payload":{}}"#,
-            "unknown frame type `party_time`",
+            r#"{"type":"notification","payload":{"seq":"one"}}"#,
+            "notification",
         ),
         (oversized.as_str(), "exceeds the limit"),
     ] {
@@ -637,6 +637,25 @@ async fn bad_frames_are_errors_and_the_connection_stays() {
         );
         assert_eq!(f.snapshot().state(), ConnectionState::Connected);
     }
+    // A type the contract does not define is the app's own (section 9),
+    // not an error.
+    admin(
+        "raw",
+        json!({"username": user.name, "text": r#"{"type":"party_time","payload":{"hats":2}}"#}),
+    )
+    .await;
+    let event = f
+        .wait_for("the app's message", Duration::from_secs(10), |e| {
+            matches!(e, Event::Error(_) | Event::Message { .. })
+        })
+        .await;
+    let Event::Message { kind, payload } = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        (kind.as_str(), payload.as_str()),
+        ("party_time", r#"{"hats":2}"#)
+    );
     // Still usable: a message goes through and is acked.
     let id = f.conn.send(&json!("still here")).unwrap();
     let event = f

@@ -425,8 +425,9 @@ impl Driver {
 /// One test's world: a server, a browser, and helpers to drive the SPA.
 #[derive(Debug)]
 pub struct Session {
-    /// The reference server (also serving the SPA).
-    pub server: Server,
+    /// The reference server (also serving the SPA); shared by the two
+    /// sessions of [`run_pair`](Self::run_pair).
+    pub server: Arc<Server>,
     /// The browser.
     pub client: Client,
     /// Which browser.
@@ -472,8 +473,47 @@ impl Session {
         }
     }
 
+    /// Runs `test` with two browser sessions (two users, say) on one
+    /// server, then ends both and stops every process, as [`run`](Self::run).
+    pub async fn run_pair<F, Fut>(name: &str, test: F)
+    where
+        F: FnOnce(Arc<Session>, Arc<Session>) -> Fut,
+        Fut: std::future::Future<Output = Result> + Send + 'static,
+    {
+        let browser = Browser::from_env();
+        let log_name = format!("{name}.{}", browser.name());
+        let start = async {
+            let server = Arc::new(Server::start(&log_name)?);
+            let first = Self::on(server.clone(), browser, &format!("{log_name}.1")).await?;
+            let second = Self::on(server, browser, &format!("{log_name}.2")).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((first, second))
+        };
+        let (first, second) = match start.await {
+            Ok(pair) => pair,
+            Err(e) => panic!("[{}] {name}: setup failed: {e}", browser.name()),
+        };
+        let (first, second) = (Arc::new(first), Arc::new(second));
+        let outcome = tokio::spawn(test(first.clone(), second.clone())).await;
+        for session in [&first, &second] {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), session.client.clone().close()).await;
+        }
+        drop((first, second));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("[{}] {name}: {e}", browser.name()),
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => panic!("[{}] {name}: {join}", browser.name()),
+        }
+    }
+
     async fn start(browser: Browser, log_name: &str, server_flags: &[&str]) -> Result<Self> {
-        let server = Server::start_with(log_name, server_flags)?;
+        let server = Arc::new(Server::start_with(log_name, server_flags)?);
+        Self::on(server, browser, log_name).await
+    }
+
+    /// A browser session on `server`.
+    async fn on(server: Arc<Server>, browser: Browser, log_name: &str) -> Result<Self> {
         let driver = Driver::start(browser, log_name).await?;
         Ok(Self {
             server,
