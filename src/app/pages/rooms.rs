@@ -88,7 +88,7 @@ pub fn Rooms() -> impl IntoView {
                                             <li class:current=current>
                                                 <a href=href data-testid="room-link">{room.name}</a>
                                                 <span class="muted small">
-                                                    {format!("{} members", room.members.len())}
+                                                    {match room.members.len() { 1 => "1 member".to_owned(), n => format!("{n} members") }}
                                                 </span>
                                             </li>
                                         }

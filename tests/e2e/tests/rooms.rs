@@ -4,7 +4,7 @@
 //! tells him so.
 
 use std::sync::Arc;
-use tether_e2e::{Result, Session, TIMEOUT, text_of};
+use tether_e2e::{Result, Session, TIMEOUT, root, text_of};
 
 /// JavaScript: the texts of every element with this `data-testid`.
 fn texts_of(id: &str) -> String {
@@ -141,6 +141,10 @@ async fn alice_and_bob_chat_in_a_room_and_bob_is_removed() {
             Some("failed")
         );
         wait_presence(&alice, &[&alice_name]).await?;
+        let shot = format!("rooms.{}.png", alice.browser.name());
+        alice
+            .screenshot(&root().join("target/screenshots").join(shot))
+            .await?;
 
         // Coming back to the room later: not a member any more.
         bob.goto(&room_path).await?;
