@@ -524,4 +524,75 @@ mod tests {
         assert!(topics.live.lock().unwrap().is_empty());
         assert!(topics.topics_of(1).is_empty());
     }
+
+    fn offset_of(frame: &Utf8Bytes) -> u64 {
+        match ServerMessage::decode_with_limit(frame.as_str(), usize::MAX).unwrap() {
+            ServerMessage::Message(m) => m.offset,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_racing_a_subscribe_lands_in_the_replay_or_live_exactly_once() {
+        use futures_util::FutureExt as _;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let topics = Arc::new(Topics::new(Box::new(MemoryStore::new(usize::MAX))));
+        let epoch = topics.head("room:1").epoch;
+        let subscribed = Arc::new(AtomicBool::new(false));
+        // Publishes until 100 messages after the subscribe: some land in
+        // the replay, some live, and some while the subscribe runs.
+        let publisher = {
+            let (topics, subscribed) = (topics.clone(), subscribed.clone());
+            std::thread::spawn(move || {
+                let data = RawJson::new("1").unwrap();
+                let mut after = 0;
+                loop {
+                    let offset = topics.publish_as_server("room:1", "e", &data);
+                    if subscribed.load(Ordering::Acquire) {
+                        after += 1;
+                        if after == 100 {
+                            return offset;
+                        }
+                    }
+                }
+            })
+        };
+        let (outbox, mut rx) = Outbox::new(QueueLimits {
+            frames: 1 << 20,
+            bytes: usize::MAX / 2,
+        });
+        let user = User {
+            user_id: Uuid::nil().to_string(),
+            username: "u".into(),
+        };
+        while topics.head("room:1").offset < 100 {
+            std::thread::yield_now();
+        }
+        let who = Subscriber {
+            socket_id: 1,
+            generation: 1,
+            user_id: Uuid::nil(),
+            user: &user,
+            outbox: &outbox,
+        };
+        let since = Position { epoch, offset: 0 };
+        let joined = topics
+            .subscribe("room:1", who, Some(&since), 0, || Ok(()))
+            .unwrap();
+        subscribed.store(true, Ordering::Release);
+        assert_eq!(joined.subscribed.recovered, Some(true));
+        assert_eq!(joined.subscribed.from, 1);
+        assert_eq!(joined.replay.len() as u64, joined.subscribed.offset);
+        assert!(joined.replay.len() >= 100);
+        let last = publisher.join().unwrap();
+        let mut offsets: Vec<u64> = joined.replay.iter().map(offset_of).collect();
+        while (offsets.len() as u64) < last {
+            match rx.recv().await {
+                Some(Outbound::Topic { frame, .. }) => offsets.push(offset_of(&frame)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(offsets, (1..=last).collect::<Vec<u64>>());
+        assert!(rx.recv().now_or_never().is_none(), "nothing more");
+    }
 }

@@ -773,3 +773,39 @@ async fn a_slow_subscriber_is_closed_with_1013_and_catches_up_with_since() {
     }
     assert_alive(&mut ws, 1).await;
 }
+
+#[tokio::test]
+async fn a_signed_out_user_leaves_every_topic() {
+    let server = dev().await;
+    let (mut alice, login) = server.authed("alice", "wonderland").await;
+    let (mut b1, bob) = server.authed("bob", "builder").await;
+    let (mut b2, _) = server.authed("bob", "builder").await;
+    let topic = room(&server, &login.token, &["bob"]).await;
+    join(&mut alice, &topic).await;
+    join(&mut b1, &topic).await;
+    join(&mut b2, &topic).await;
+    assert_eq!(
+        expect(&mut alice, "presence").await["joined"],
+        json!([user(&server, "bob")])
+    );
+    let out = server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    for ws in [&mut b1, &mut b2] {
+        expect_auth_error(ws, tether_protocol::AuthErrorCode::Revoked).await;
+    }
+    // Both of bob's sockets closed: one leave.
+    let presence = expect(&mut alice, "presence").await;
+    assert_eq!(
+        presence,
+        json!({"topic": topic, "joined": [], "left": [user(&server, "bob")]})
+    );
+    publish(&mut alice, "a-1", &topic, "1").await;
+    expect(&mut alice, "ack").await;
+    expect_message(&mut alice, &topic, 1).await;
+}
