@@ -384,9 +384,11 @@ impl Topics {
     }
 
     /// Drops the topic's history live: a new epoch, and every subscriber
-    /// gets `unsubscribed reset` with it. Returns the new head and how many
-    /// sockets were subscribed.
-    pub fn reset(&self, topic: &str) -> (Head, usize) {
+    /// gets `unsubscribed reset` with it; with `restart`, as a restart of
+    /// the in-memory store would, they are not told but their sockets are
+    /// dropped (they see 1006, reconnect, and their `since` names the old
+    /// epoch). Returns the new head and how many sockets were subscribed.
+    pub fn reset(&self, topic: &str, restart: bool) -> (Head, usize) {
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         let head = self.store.reset(topic);
@@ -400,10 +402,14 @@ impl Topics {
         let subscribers = std::mem::take(&mut live.subscribers);
         for (socket, s) in &subscribers {
             self.index(*socket, &name, false);
-            let _ = s.outbox.send(Outbound::TopicEnded {
-                topic: name.clone(),
-                generation: s.generation,
-                frame: frame.clone(),
+            let _ = s.outbox.send(if restart {
+                Outbound::Drop
+            } else {
+                Outbound::TopicEnded {
+                    topic: name.clone(),
+                    generation: s.generation,
+                    frame: frame.clone(),
+                }
             });
         }
         (head, subscribers.len())

@@ -809,3 +809,53 @@ async fn a_signed_out_user_leaves_every_topic() {
     expect(&mut alice, "ack").await;
     expect_message(&mut alice, &topic, 1).await;
 }
+
+#[tokio::test]
+async fn the_reset_route_with_restart_drops_the_subscribers_as_a_restart_would() {
+    let server = dev().await;
+    let (mut ws, login) = server.authed("alice", "wonderland").await;
+    let (mut other, _) = server.authed("alice", "wonderland").await;
+    let topic = room(&server, &login.token, &[]).await;
+    let private = room(&server, &login.token, &[]).await;
+    let old = join(&mut ws, &topic).await["epoch"].clone();
+    join(&mut other, &private).await;
+    dev_publish(&server, &topic, 2).await;
+    for offset in 1..=2 {
+        expect_message(&mut ws, &topic, offset).await;
+    }
+    let response = server
+        .post_json(
+            &format!("/api/admin/topics/{topic}/reset"),
+            json!({"restart": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let reset: Value = response.json().await.unwrap();
+    assert_eq!(reset["subscribers"], 1);
+    // No unsubscribed frame: the connection just ends (no close frame).
+    match next_message(&mut ws).await {
+        Some(Err(_)) | None => {}
+        other => panic!("expected the connection to drop, got {other:?}"),
+    }
+    // The client comes back with its old position: not recovered.
+    let (mut ws, _) = server.authed("alice", "wonderland").await;
+    subscribe(
+        &mut ws,
+        &topic,
+        json!({"epoch": old, "offset": 2}),
+        Value::Null,
+    )
+    .await;
+    let subscribed = expect(&mut ws, "subscribed").await;
+    assert_eq!(subscribed["epoch"], reset["epoch"]);
+    assert_eq!(
+        (
+            subscribed["offset"].clone(),
+            subscribed["recovered"].clone()
+        ),
+        (json!(0), json!(false))
+    );
+    // Sockets not subscribed to that topic are untouched.
+    dev_publish(&server, &private, 1).await;
+    expect_message(&mut other, &private, 1).await;
+}
