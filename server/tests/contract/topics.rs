@@ -859,3 +859,53 @@ async fn the_reset_route_with_restart_drops_the_subscribers_as_a_restart_would()
     dev_publish(&server, &private, 1).await;
     expect_message(&mut other, &private, 1).await;
 }
+
+#[tokio::test]
+async fn subscribes_and_publishes_over_the_rate_are_answered_rate_limited_for_their_topic_or_id() {
+    let mut config = Config::dev();
+    config.frames_per_second = 10;
+    let server = start(config).await;
+    let (mut ws, login) = server.authed("alice", "wonderland").await;
+    let topic = room(&server, &login.token, &[]).await;
+    // 30 subscribes at once: each gets exactly one answer, some of them
+    // `subscribe_error rate_limited` with retry (the client tries again).
+    for _ in 0..30 {
+        subscribe(&mut ws, &topic, Value::Null, Value::Null).await;
+    }
+    let (mut subscribed, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let frame = next_json(&mut ws).await;
+        match frame["type"].as_str().unwrap() {
+            "subscribed" => subscribed += 1,
+            "subscribe_error" => {
+                assert_eq!(frame["payload"]["topic"], topic.as_str());
+                assert_eq!(frame["payload"]["code"], "rate_limited");
+                assert_eq!(frame["payload"]["retry"], true);
+                limited += 1;
+            }
+            _ => panic!("{frame}"),
+        }
+    }
+    assert!(subscribed > 0 && limited > 0, "{subscribed} {limited}");
+    // 30 publishes at once: each id is acked or nacked rate_limited.
+    for i in 0..30 {
+        publish(&mut ws, &format!("p-{i}"), &topic, "1").await;
+    }
+    let (mut acked, mut limited, mut messages) = (Vec::new(), 0, 0);
+    while acked.len() + limited < 30 || messages < acked.len() {
+        let frame = next_json(&mut ws).await;
+        match frame["type"].as_str().unwrap() {
+            "ack" => acked.push(frame["payload"]["offset"].as_u64().unwrap()),
+            "message" => messages += 1,
+            "nack" => {
+                assert_eq!(frame["payload"]["code"], "rate_limited");
+                limited += 1;
+            }
+            _ => panic!("{frame}"),
+        }
+    }
+    assert!(limited > 0, "none limited");
+    let expected: Vec<u64> = (1..=acked.len() as u64).collect();
+    assert_eq!(acked, expected, "the acked ones were applied, gapless");
+    assert_eq!(server.state.topics.head(&topic).offset, acked.len() as u64);
+}
