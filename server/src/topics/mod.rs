@@ -450,7 +450,8 @@ impl Topics {
             Claim::InFlight | Claim::Full => return Published::RateLimited,
         }
         let offset = self.append(&name, &live, event, data, Some(who.user));
-        who.inbox.settle_publish(who.user_id, who.id, topic, offset);
+        who.inbox
+            .settle_publish(who.user_id, who.id, name.clone(), offset);
         Published::Applied(offset)
     }
 
