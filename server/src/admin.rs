@@ -316,16 +316,30 @@ fn room_topic(state: &AppState, topic: &str) -> Result<(), ApiFailure> {
     }
 }
 
-/// `POST /api/admin/topics/{topic}/reset`: drops the topic's history live,
-/// as a restart of the in-memory store would: a new epoch, offsets from 1
-/// again, and every subscribed socket gets `unsubscribed reset` with the
-/// new epoch. Answers `{"epoch", "subscribers"}`.
+#[derive(Debug, Default, Deserialize)]
+struct TopicReset {
+    #[serde(default)]
+    restart: bool,
+}
+
+/// `POST /api/admin/topics/{topic}/reset {"restart"?}`: drops the topic's
+/// history live: a new epoch, offsets from 1 again, and every subscribed
+/// socket gets `unsubscribed reset` with the new epoch. With `"restart":
+/// true` it looks like a restart of the in-memory server instead: the
+/// subscribers are not told, their sockets are dropped (1006). Answers
+/// `{"epoch", "subscribers"}`.
 async fn reset_topic(
     State(state): State<AppState>,
     Path(topic): Path<String>,
+    body: Bytes,
 ) -> Result<Response, ApiFailure> {
     room_topic(&state, &topic)?;
-    let (head, subscribers) = state.topics.reset(&topic);
+    let reset: TopicReset = if body.iter().all(u8::is_ascii_whitespace) {
+        TopicReset::default()
+    } else {
+        parse_json(&body)?
+    };
+    let (head, subscribers) = state.topics.reset(&topic, reset.restart);
     Ok(Json(json!({"epoch": head.epoch, "subscribers": subscribers})).into_response())
 }
 

@@ -120,8 +120,12 @@ impl<V> Remembered<V> {
 enum PublishState {
     /// Being applied (under its topic's lock) right now.
     InFlight,
-    /// Applied at this offset of this topic.
-    Done { topic: String, offset: u64 },
+    /// Applied at this offset of this topic (the name shared with the
+    /// topic's hub entry).
+    Done {
+        topic: std::sync::Arc<str>,
+        offset: u64,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -217,7 +221,7 @@ impl Inbox {
             Some(PublishState::InFlight) => return Claim::InFlight,
             Some(PublishState::Done { topic, offset }) => {
                 return Claim::Duplicate {
-                    topic: topic.clone(),
+                    topic: topic.to_string(),
                     offset: *offset,
                 };
             }
@@ -234,17 +238,14 @@ impl Inbox {
     }
 
     /// Records where a claimed publish id was applied.
-    pub fn settle_publish(&self, user: Uuid, id: &str, topic: &str, offset: u64) {
+    pub fn settle_publish(&self, user: Uuid, id: &str, topic: std::sync::Arc<str>, offset: u64) {
         let key = digest(id);
         let mut users = self.users.lock().expect("lock");
         if let Some(state) = users
             .get_mut(&user)
             .and_then(|r| r.publishes.ids.get_mut(&key))
         {
-            *state = PublishState::Done {
-                topic: topic.to_owned(),
-                offset,
-            };
+            *state = PublishState::Done { topic, offset };
         }
     }
 
@@ -422,7 +423,7 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(inbox.claim_publish(a, "p"), Claim::New);
         assert_eq!(inbox.claim_publish(a, "p"), Claim::InFlight);
-        inbox.settle_publish(a, "p", "room:1", 7);
+        inbox.settle_publish(a, "p", "room:1".into(), 7);
         assert_eq!(
             inbox.claim_publish(a, "p"),
             Claim::Duplicate {
@@ -442,7 +443,7 @@ mod tests {
         for i in 0..MAX_REMEMBERED_IDS {
             let id = i.to_string();
             assert_eq!(inbox.claim_publish(user, &id), Claim::New);
-            inbox.settle_publish(user, &id, "room:1", i as u64 + 1);
+            inbox.settle_publish(user, &id, "room:1".into(), i as u64 + 1);
         }
         // `nack rate_limited`; the ones remembered are still answered.
         assert_eq!(inbox.claim_publish(user, "new"), Claim::Full);

@@ -24,6 +24,12 @@ use uuid::Uuid;
 /// Longest room name, in characters.
 pub const MAX_ROOM_NAME_CHARS: usize = 100;
 
+/// Most rooms one user may own (there is no room deletion yet).
+pub const MAX_ROOMS_PER_OWNER: usize = 1_000;
+
+/// Most members of one room, the owner included.
+pub const MAX_MEMBERS: usize = 10_000;
+
 /// The topic kind of rooms: topic `room:<id>`.
 pub const ROOM_TOPIC_KIND: &str = "room";
 
@@ -68,23 +74,42 @@ pub enum RoomError {
     /// The user to remove is not a member.
     #[error("that user is not a member of the room")]
     NotAMember,
+    /// The owner has [`MAX_ROOMS_PER_OWNER`] rooms already.
+    #[error("a user may own at most {MAX_ROOMS_PER_OWNER} rooms")]
+    TooManyRooms,
+    /// The room would have more than [`MAX_MEMBERS`] members.
+    #[error("a room may have at most {MAX_MEMBERS} members")]
+    TooManyMembers,
 }
 
 /// Every room, in memory.
 #[derive(Debug, Default)]
 pub struct Rooms {
     rooms: RwLock<HashMap<String, Room>>,
+    owned: std::sync::Mutex<HashMap<Uuid, usize>>,
 }
 
 impl Rooms {
     /// Creates a room owned by `owner` with `members` (the owner is added
     /// first; duplicates are dropped).
-    pub fn create(&self, name: &str, owner: Uuid, members: &[Uuid]) -> Room {
+    pub fn create(&self, name: &str, owner: Uuid, members: &[Uuid]) -> Result<Room, RoomError> {
         let mut all = vec![owner];
+        let mut seen = std::collections::HashSet::from([owner]);
         for member in members {
-            if !all.contains(member) {
+            if seen.insert(*member) {
                 all.push(*member);
             }
+        }
+        if all.len() > MAX_MEMBERS {
+            return Err(RoomError::TooManyMembers);
+        }
+        {
+            let mut owned = self.owned.lock().expect("lock");
+            let count = owned.entry(owner).or_default();
+            if *count >= MAX_ROOMS_PER_OWNER {
+                return Err(RoomError::TooManyRooms);
+            }
+            *count += 1;
         }
         let room = Room {
             id: Uuid::new_v4().simple().to_string(),
@@ -96,7 +121,7 @@ impl Rooms {
             .write()
             .expect("lock")
             .insert(room.id.clone(), room.clone());
-        room
+        Ok(room)
     }
 
     /// The room with this id.
@@ -108,6 +133,15 @@ impl Rooms {
     pub fn of_topic(&self, topic: &str) -> Option<Room> {
         let id = topic.strip_prefix(ROOM_TOPIC_KIND)?.strip_prefix(':')?;
         self.get(id)
+    }
+
+    /// Whether `user` is a member of the room of topic `room:<id>`; `None`
+    /// when there is no such room. Clones nothing (it runs on every
+    /// subscribe and publish).
+    pub fn membership(&self, topic: &str, user: Uuid) -> Option<bool> {
+        let id = topic.strip_prefix(ROOM_TOPIC_KIND)?.strip_prefix(':')?;
+        let rooms = self.rooms.read().expect("lock");
+        rooms.get(id).map(|room| room.has_member(user))
     }
 
     /// The rooms `user` belongs to, by name then id.
@@ -132,6 +166,9 @@ impl Rooms {
             return Err(RoomError::NotOwner);
         }
         if !room.has_member(member) {
+            if room.members.len() >= MAX_MEMBERS {
+                return Err(RoomError::TooManyMembers);
+            }
             room.members.push(member);
         }
         Ok(())
@@ -160,10 +197,10 @@ impl Rooms {
 /// only `room:<id>` topics of existing rooms exist, and only their members
 /// may.
 pub fn may_subscribe(state: &AppState, topic: &str, user: Uuid) -> Result<(), SubscribeErrorCode> {
-    match state.rooms.of_topic(topic) {
+    match state.rooms.membership(topic, user) {
         None => Err(SubscribeErrorCode::NotFound),
-        Some(room) if room.has_member(user) => Ok(()),
-        Some(_) => Err(SubscribeErrorCode::Forbidden),
+        Some(true) => Ok(()),
+        Some(false) => Err(SubscribeErrorCode::Forbidden),
     }
 }
 
@@ -259,7 +296,10 @@ async fn create(
             }
         }
     }
-    let room = state.rooms.create(name, owner, &members);
+    let room = state
+        .rooms
+        .create(name, owner, &members)
+        .map_err(room_failure)?;
     tracing::info!(room = %room.id, %owner, members = room.members.len(), "room created");
     Ok((StatusCode::CREATED, Json(room_json(&state, &room))).into_response())
 }
@@ -271,7 +311,15 @@ fn room_failure(err: RoomError) -> ApiFailure {
         RoomError::NotOwner => ApiFailure::Forbidden("only the room's owner may do this"),
         RoomError::OwnerCannotLeave => ApiFailure::Invalid {
             code: "owner_cannot_leave",
-            message: "the owner cannot leave the room".into(),
+            message: err.to_string(),
+        },
+        RoomError::TooManyRooms => ApiFailure::Invalid {
+            code: "too_many_rooms",
+            message: err.to_string(),
+        },
+        RoomError::TooManyMembers => ApiFailure::Invalid {
+            code: "too_many_members",
+            message: err.to_string(),
         },
     }
 }
@@ -345,10 +393,14 @@ mod tests {
     fn membership_rules() {
         let rooms = Rooms::default();
         let (owner, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let room = rooms.create("r", owner, &[a, a, owner]);
+        let room = rooms.create("r", owner, &[a, a, owner]).unwrap();
         assert_eq!(room.members, [owner, a]);
         assert!(crate::topics::is_valid_topic(&room.topic()));
         assert_eq!(rooms.of_topic(&room.topic()), Some(room.clone()));
+        assert_eq!(rooms.membership(&room.topic(), a), Some(true));
+        assert_eq!(rooms.membership(&room.topic(), b), Some(false));
+        assert_eq!(rooms.membership("room:nope", a), None);
+        assert_eq!(rooms.membership(&format!("chat:{}", room.id), a), None);
         assert_eq!(rooms.add_member(&room.id, a, b), Err(RoomError::NotOwner));
         assert_eq!(rooms.add_member(&room.id, owner, b), Ok(()));
         assert_eq!(
@@ -371,5 +423,30 @@ mod tests {
             rooms.add_member("nope", owner, a),
             Err(RoomError::NoSuchRoom)
         );
+    }
+
+    #[test]
+    fn rooms_per_owner_and_members_per_room_are_bounded() {
+        let rooms = Rooms::default();
+        let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 1..MAX_ROOMS_PER_OWNER {
+            rooms.create("r", owner, &[]).unwrap();
+        }
+        let last = rooms.create("r", owner, &[]).unwrap();
+        assert_eq!(rooms.create("r", owner, &[]), Err(RoomError::TooManyRooms));
+        assert!(rooms.create("r", other, &[]).is_ok());
+        let many: Vec<Uuid> = (0..MAX_MEMBERS).map(|_| Uuid::new_v4()).collect();
+        assert_eq!(
+            rooms.create("r", other, &many),
+            Err(RoomError::TooManyMembers)
+        );
+        let full = rooms.create("r", other, &many[1..]).unwrap();
+        assert_eq!(full.members.len(), MAX_MEMBERS);
+        assert_eq!(
+            rooms.add_member(&full.id, other, Uuid::new_v4()),
+            Err(RoomError::TooManyMembers)
+        );
+        assert_eq!(rooms.add_member(&full.id, other, many[5]), Ok(()));
+        assert_eq!(rooms.add_member(&last.id, owner, other), Ok(()));
     }
 }

@@ -404,7 +404,7 @@ impl Session {
         };
         if !self.bucket.take() {
             return self
-                .error(error_code::RATE_LIMITED, "too many frames, slow down")
+                .rate_limited(text.as_ref().map(Utf8Bytes::as_str))
                 .await;
         }
         let authenticated = matches!(self.phase, Phase::Authenticated(_));
@@ -494,6 +494,39 @@ impl Session {
                 }))
                 .await
             }
+        }
+    }
+
+    /// A frame over the socket's rate. A `subscribe` or `publish` is
+    /// answered for its topic or id (`subscribe_error rate_limited` with
+    /// `retry: true`, `nack rate_limited`), so that the client retries it
+    /// after a backoff instead of waiting for an answer; anything else gets
+    /// `error rate_limited`.
+    async fn rate_limited(&mut self, text: Option<&str>) -> Flow {
+        const SLOW_DOWN: &str = "too many frames, slow down";
+        let authenticated = matches!(self.phase, Phase::Authenticated(_));
+        let decoded = text
+            .filter(|t| authenticated && t.len() <= tether_protocol::MAX_FRAME_BYTES)
+            .and_then(|t| ClientMessage::decode(t).ok());
+        match decoded {
+            Some(ClientMessage::Subscribe(subscribe)) => {
+                self.send(ServerMessage::SubscribeError(SubscribeError {
+                    topic: subscribe.topic,
+                    code: SubscribeErrorCode::RateLimited,
+                    message: SLOW_DOWN.into(),
+                    retry: true,
+                }))
+                .await
+            }
+            Some(ClientMessage::Publish(publish)) => {
+                self.send(ServerMessage::Nack(Nack {
+                    id: publish.id,
+                    code: NackCode::RateLimited,
+                    message: SLOW_DOWN.into(),
+                }))
+                .await
+            }
+            _ => self.error(error_code::RATE_LIMITED, SLOW_DOWN).await,
         }
     }
 

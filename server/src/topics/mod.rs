@@ -384,9 +384,11 @@ impl Topics {
     }
 
     /// Drops the topic's history live: a new epoch, and every subscriber
-    /// gets `unsubscribed reset` with it. Returns the new head and how many
-    /// sockets were subscribed.
-    pub fn reset(&self, topic: &str) -> (Head, usize) {
+    /// gets `unsubscribed reset` with it; with `restart`, as a restart of
+    /// the in-memory store would, they are not told but their sockets are
+    /// dropped (they see 1006, reconnect, and their `since` names the old
+    /// epoch). Returns the new head and how many sockets were subscribed.
+    pub fn reset(&self, topic: &str, restart: bool) -> (Head, usize) {
         let (name, live) = self.topic(topic);
         let mut live = live.lock().expect("lock");
         let head = self.store.reset(topic);
@@ -400,10 +402,14 @@ impl Topics {
         let subscribers = std::mem::take(&mut live.subscribers);
         for (socket, s) in &subscribers {
             self.index(*socket, &name, false);
-            let _ = s.outbox.send(Outbound::TopicEnded {
-                topic: name.clone(),
-                generation: s.generation,
-                frame: frame.clone(),
+            let _ = s.outbox.send(if restart {
+                Outbound::Drop
+            } else {
+                Outbound::TopicEnded {
+                    topic: name.clone(),
+                    generation: s.generation,
+                    frame: frame.clone(),
+                }
             });
         }
         (head, subscribers.len())
@@ -444,7 +450,8 @@ impl Topics {
             Claim::InFlight | Claim::Full => return Published::RateLimited,
         }
         let offset = self.append(&name, &live, event, data, Some(who.user));
-        who.inbox.settle_publish(who.user_id, who.id, topic, offset);
+        who.inbox
+            .settle_publish(who.user_id, who.id, name.clone(), offset);
         Published::Applied(offset)
     }
 
@@ -523,5 +530,76 @@ mod tests {
         }
         assert!(topics.live.lock().unwrap().is_empty());
         assert!(topics.topics_of(1).is_empty());
+    }
+
+    fn offset_of(frame: &Utf8Bytes) -> u64 {
+        match ServerMessage::decode_with_limit(frame.as_str(), usize::MAX).unwrap() {
+            ServerMessage::Message(m) => m.offset,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_racing_a_subscribe_lands_in_the_replay_or_live_exactly_once() {
+        use futures_util::FutureExt as _;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let topics = Arc::new(Topics::new(Box::new(MemoryStore::new(usize::MAX))));
+        let epoch = topics.head("room:1").epoch;
+        let subscribed = Arc::new(AtomicBool::new(false));
+        // Publishes until 100 messages after the subscribe: some land in
+        // the replay, some live, and some while the subscribe runs.
+        let publisher = {
+            let (topics, subscribed) = (topics.clone(), subscribed.clone());
+            std::thread::spawn(move || {
+                let data = RawJson::new("1").unwrap();
+                let mut after = 0;
+                loop {
+                    let offset = topics.publish_as_server("room:1", "e", &data);
+                    if subscribed.load(Ordering::Acquire) {
+                        after += 1;
+                        if after == 100 {
+                            return offset;
+                        }
+                    }
+                }
+            })
+        };
+        let (outbox, mut rx) = Outbox::new(QueueLimits {
+            frames: 1 << 20,
+            bytes: usize::MAX / 2,
+        });
+        let user = User {
+            user_id: Uuid::nil().to_string(),
+            username: "u".into(),
+        };
+        while topics.head("room:1").offset < 100 {
+            std::thread::yield_now();
+        }
+        let who = Subscriber {
+            socket_id: 1,
+            generation: 1,
+            user_id: Uuid::nil(),
+            user: &user,
+            outbox: &outbox,
+        };
+        let since = Position { epoch, offset: 0 };
+        let joined = topics
+            .subscribe("room:1", who, Some(&since), 0, || Ok(()))
+            .unwrap();
+        subscribed.store(true, Ordering::Release);
+        assert_eq!(joined.subscribed.recovered, Some(true));
+        assert_eq!(joined.subscribed.from, 1);
+        assert_eq!(joined.replay.len() as u64, joined.subscribed.offset);
+        assert!(joined.replay.len() >= 100);
+        let last = publisher.join().unwrap();
+        let mut offsets: Vec<u64> = joined.replay.iter().map(offset_of).collect();
+        while (offsets.len() as u64) < last {
+            match rx.recv().await {
+                Some(Outbound::Topic { frame, .. }) => offsets.push(offset_of(&frame)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(offsets, (1..=last).collect::<Vec<u64>>());
+        assert!(rx.recv().now_or_never().is_none(), "nothing more");
     }
 }

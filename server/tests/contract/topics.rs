@@ -773,3 +773,139 @@ async fn a_slow_subscriber_is_closed_with_1013_and_catches_up_with_since() {
     }
     assert_alive(&mut ws, 1).await;
 }
+
+#[tokio::test]
+async fn a_signed_out_user_leaves_every_topic() {
+    let server = dev().await;
+    let (mut alice, login) = server.authed("alice", "wonderland").await;
+    let (mut b1, bob) = server.authed("bob", "builder").await;
+    let (mut b2, _) = server.authed("bob", "builder").await;
+    let topic = room(&server, &login.token, &["bob"]).await;
+    join(&mut alice, &topic).await;
+    join(&mut b1, &topic).await;
+    join(&mut b2, &topic).await;
+    assert_eq!(
+        expect(&mut alice, "presence").await["joined"],
+        json!([user(&server, "bob")])
+    );
+    let out = server
+        .http
+        .post(server.url("/api/auth/logout"))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    for ws in [&mut b1, &mut b2] {
+        expect_auth_error(ws, tether_protocol::AuthErrorCode::Revoked).await;
+    }
+    // Both of bob's sockets closed: one leave.
+    let presence = expect(&mut alice, "presence").await;
+    assert_eq!(
+        presence,
+        json!({"topic": topic, "joined": [], "left": [user(&server, "bob")]})
+    );
+    publish(&mut alice, "a-1", &topic, "1").await;
+    expect(&mut alice, "ack").await;
+    expect_message(&mut alice, &topic, 1).await;
+}
+
+#[tokio::test]
+async fn the_reset_route_with_restart_drops_the_subscribers_as_a_restart_would() {
+    let server = dev().await;
+    let (mut ws, login) = server.authed("alice", "wonderland").await;
+    let (mut other, _) = server.authed("alice", "wonderland").await;
+    let topic = room(&server, &login.token, &[]).await;
+    let private = room(&server, &login.token, &[]).await;
+    let old = join(&mut ws, &topic).await["epoch"].clone();
+    join(&mut other, &private).await;
+    dev_publish(&server, &topic, 2).await;
+    for offset in 1..=2 {
+        expect_message(&mut ws, &topic, offset).await;
+    }
+    let response = server
+        .post_json(
+            &format!("/api/admin/topics/{topic}/reset"),
+            json!({"restart": true}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let reset: Value = response.json().await.unwrap();
+    assert_eq!(reset["subscribers"], 1);
+    // No unsubscribed frame: the connection just ends (no close frame).
+    match next_message(&mut ws).await {
+        Some(Err(_)) | None => {}
+        other => panic!("expected the connection to drop, got {other:?}"),
+    }
+    // The client comes back with its old position: not recovered.
+    let (mut ws, _) = server.authed("alice", "wonderland").await;
+    subscribe(
+        &mut ws,
+        &topic,
+        json!({"epoch": old, "offset": 2}),
+        Value::Null,
+    )
+    .await;
+    let subscribed = expect(&mut ws, "subscribed").await;
+    assert_eq!(subscribed["epoch"], reset["epoch"]);
+    assert_eq!(
+        (
+            subscribed["offset"].clone(),
+            subscribed["recovered"].clone()
+        ),
+        (json!(0), json!(false))
+    );
+    // Sockets not subscribed to that topic are untouched.
+    dev_publish(&server, &private, 1).await;
+    expect_message(&mut other, &private, 1).await;
+}
+
+#[tokio::test]
+async fn subscribes_and_publishes_over_the_rate_are_answered_rate_limited_for_their_topic_or_id() {
+    let mut config = Config::dev();
+    config.frames_per_second = 10;
+    let server = start(config).await;
+    let (mut ws, login) = server.authed("alice", "wonderland").await;
+    let topic = room(&server, &login.token, &[]).await;
+    // 30 subscribes at once: each gets exactly one answer, some of them
+    // `subscribe_error rate_limited` with retry (the client tries again).
+    for _ in 0..30 {
+        subscribe(&mut ws, &topic, Value::Null, Value::Null).await;
+    }
+    let (mut subscribed, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let frame = next_json(&mut ws).await;
+        match frame["type"].as_str().unwrap() {
+            "subscribed" => subscribed += 1,
+            "subscribe_error" => {
+                assert_eq!(frame["payload"]["topic"], topic.as_str());
+                assert_eq!(frame["payload"]["code"], "rate_limited");
+                assert_eq!(frame["payload"]["retry"], true);
+                limited += 1;
+            }
+            _ => panic!("{frame}"),
+        }
+    }
+    assert!(subscribed > 0 && limited > 0, "{subscribed} {limited}");
+    // 30 publishes at once: each id is acked or nacked rate_limited.
+    for i in 0..30 {
+        publish(&mut ws, &format!("p-{i}"), &topic, "1").await;
+    }
+    let (mut acked, mut limited, mut messages) = (Vec::new(), 0, 0);
+    while acked.len() + limited < 30 || messages < acked.len() {
+        let frame = next_json(&mut ws).await;
+        match frame["type"].as_str().unwrap() {
+            "ack" => acked.push(frame["payload"]["offset"].as_u64().unwrap()),
+            "message" => messages += 1,
+            "nack" => {
+                assert_eq!(frame["payload"]["code"], "rate_limited");
+                limited += 1;
+            }
+            _ => panic!("{frame}"),
+        }
+    }
+    assert!(limited > 0, "none limited");
+    let expected: Vec<u64> = (1..=acked.len() as u64).collect();
+    assert_eq!(acked, expected, "the acked ones were applied, gapless");
+    assert_eq!(server.state.topics.head(&topic).offset, acked.len() as u64);
+}
