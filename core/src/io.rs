@@ -105,7 +105,8 @@ pub enum RefreshFailure {
 ///
 /// Besides these, the driver keeps one wake-up timer armed at
 /// [`crate::Connection::deadline`], re-read after every call into the
-/// machine (`handle`, `send`), and feeds [`Input::Tick`] when it fires.
+/// machine (`handle`, `send`, `subscribe`, `unsubscribe`, `publish`), and
+/// feeds [`Input::Tick`] when it fires.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Effect {

@@ -474,7 +474,9 @@ impl Connection {
 
     /// The earliest time the machine wants an [`Input::Tick`], if any. The
     /// driver keeps its one timer armed at this time, re-reading it after
-    /// every [`handle`](Self::handle) and [`send`](Self::send).
+    /// every call that takes `now` ([`handle`](Self::handle),
+    /// [`send`](Self::send), [`subscribe`](Self::subscribe),
+    /// [`unsubscribe`](Self::unsubscribe), [`publish`](Self::publish)).
     pub fn deadline(&self) -> Option<Millis> {
         self.next_due().map(|(at, _)| at)
     }
