@@ -532,3 +532,61 @@ async fn mounted_topics_are_joined_again_when_a_new_session_starts() {
         )
     );
 }
+
+/// What an in-memory server's restart looks like to a subscriber (the dev
+/// route's `restart`: a new epoch, nobody told, every socket dropped): the
+/// client reconnects, resubscribes from its position in the old epoch, and
+/// reports that earlier messages may be missing.
+#[wasm_bindgen_test]
+async fn a_restarted_servers_new_epoch_is_reported_as_not_recovered() {
+    let user = sign_up("restart").await;
+    let token = log_in(&user).await.access_token;
+    let topic = create_room(&token, &[]).await;
+    let mut f = Fixture::start(Some(&token), |o| o);
+    let room = f.owner.with(|| f.conn.topic::<Chat>(topic.clone()));
+    let mut rx = messages(room);
+    let mut errs = errors(room);
+    subscribed(&mut f, room).await;
+    server_publish_many(&topic, "tick", 2).await;
+    for offset in 1..=2 {
+        assert_eq!(
+            next(&mut rx, "a message", Duration::from_secs(10))
+                .await
+                .offset,
+            offset
+        );
+    }
+    let before = room.position().get_untracked().expect("a position");
+
+    admin(&format!("topics/{topic}/reset"), json!({"restart": true})).await;
+    f.wait_for("the dropped socket", Duration::from_secs(10), |e| {
+        matches!(e, Event::Disconnected { .. })
+    })
+    .await;
+    let error = next(&mut errs, "not recovered", Duration::from_secs(30)).await;
+    let TopicError::NotRecovered { epoch } = error else {
+        panic!("{error:?}")
+    };
+    assert_ne!(epoch, before.epoch, "a new epoch");
+    subscribed(&mut f, room).await;
+    server_publish(&topic, "said", json!({"text": "after the restart"})).await;
+    let m = next(
+        &mut rx,
+        "the first message after the restart",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        (m.offset, m.event),
+        (
+            1,
+            Chat::Said {
+                text: "after the restart".into()
+            }
+        )
+    );
+    assert_eq!(
+        room.position().get_untracked().map(|p| p.epoch),
+        Some(epoch)
+    );
+}
