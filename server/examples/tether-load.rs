@@ -1,6 +1,7 @@
 //! `tether-load`: opens many authenticated sockets against a `--dev`
 //! tether-server and measures connect+auth time, server memory per socket and
-//! broadcast latency. See `--help`.
+//! broadcast latency (a notification to every user, or with `--topic` one
+//! room's topic fan-out). See `--help`.
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
@@ -17,6 +18,11 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// Opens N sockets, authenticates each (one login per user, several sockets
 /// per user), pings each every few seconds, then measures the latency of one
 /// `POST /api/admin/notify` broadcast to its arrival on all N sockets.
+///
+/// With `--topic`: the first user creates one room with every user as a
+/// member, every socket subscribes to its topic, and the latency measured
+/// is that of one publish (`POST /api/admin/topics/{topic}/publish`) to its
+/// `message` on all N sockets.
 ///
 /// File descriptors: each socket costs one fd here and one in the server.
 /// Raise the limit in BOTH shells first, e.g. `ulimit -n 65536` (N=10,000
@@ -52,6 +58,10 @@ struct Args {
     /// Give up after this many seconds in total.
     #[arg(long, default_value_t = 300.0)]
     max_seconds: f64,
+    /// Measure a topic fan-out (one room, every socket subscribed) instead
+    /// of the notification broadcast.
+    #[arg(long)]
+    topic: bool,
 }
 
 fn rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -116,6 +126,7 @@ async fn run(args: Args) -> Result<(), String> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let users = args.users.clamp(1, args.n.max(1));
     let mut tokens = Vec::with_capacity(users);
+    let mut usernames = Vec::with_capacity(users);
     for i in 0..users {
         let username = format!("load-{}-{i}", &run_id[..8]);
         let body = serde_json::json!({"username": username, "password": "load"});
@@ -142,7 +153,26 @@ async fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("login body: {e}"))?;
         tokens.push(login.access_token);
+        usernames.push(username);
     }
+    let topic = if args.topic {
+        let response = http
+            .post(format!("{}/api/rooms", args.url))
+            .bearer_auth(tokens[0].expose())
+            .json(&serde_json::json!({"name": "load", "members": &usernames[1..]}))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("creating the room: {e}"))?;
+        let room: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| format!("room body: {e}"))?;
+        let id = room["id"].as_str().ok_or("the room has no id")?;
+        Some(format!("room:{id}"))
+    } else {
+        None
+    };
 
     let counters = Arc::new(Counters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -165,6 +195,7 @@ async fn run(args: Args) -> Result<(), String> {
             stop: stop_rx.clone(),
             counters: counters.clone(),
             marker: marker.clone(),
+            topic: topic.clone(),
             ping_every,
             offset: ping_every.mul_f64((i % 1000) as f64 / 1000.0),
         };
@@ -210,14 +241,23 @@ async fn run(args: Args) -> Result<(), String> {
     // Broadcast latency.
     while arrival_rx.try_recv().is_ok() {}
     let sent = Instant::now();
-    let response = http
-        .post(format!("{}/api/admin/notify", args.url))
-        .json(&serde_json::json!({"title": marker, "body": "latency probe"}))
-        .send()
-        .await
-        .map_err(|e| format!("notify: {e}"))?;
+    let response = match &topic {
+        None => {
+            http.post(format!("{}/api/admin/notify", args.url))
+                .json(&serde_json::json!({"title": marker, "body": "latency probe"}))
+                .send()
+                .await
+        }
+        Some(topic) => {
+            http.post(format!("{}/api/admin/topics/{topic}/publish", args.url))
+                .json(&serde_json::json!({"event": marker, "data": {"probe": true}}))
+                .send()
+                .await
+        }
+    }
+    .map_err(|e| format!("publish: {e}"))?;
     if !response.status().is_success() {
-        return Err(format!("notify: HTTP {}", response.status()));
+        return Err(format!("publish: HTTP {}", response.status()));
     }
     let mut latencies = Vec::with_capacity(ok);
     let collect = tokio::time::timeout(Duration::from_secs(60), async {
@@ -236,7 +276,12 @@ async fn run(args: Args) -> Result<(), String> {
             .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "broadcast to {} sockets{}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "{} to {} sockets{}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        if topic.is_some() {
+            "topic fan-out"
+        } else {
+            "broadcast"
+        },
         latencies.len(),
         if collect.is_err() { " (timed out)" } else { "" },
         pct(0.50),
@@ -269,6 +314,8 @@ struct SocketTask {
     stop: watch::Receiver<bool>,
     counters: Arc<Counters>,
     marker: String,
+    /// Subscribe to this topic after auth (and count its `message`s).
+    topic: Option<String>,
     ping_every: Duration,
     offset: Duration,
 }
@@ -296,9 +343,29 @@ impl SocketTask {
                     .await
                     .map_err(|e| format!("send auth: {e}"))?;
                 match ws.next().await {
-                    Some(Ok(Message::Text(t))) if t.as_str().contains("\"auth_success\"") => Ok(ws),
-                    other => Err(format!("auth: {other:?}")),
+                    Some(Ok(Message::Text(t))) if t.as_str().contains("\"auth_success\"") => {}
+                    other => return Err(format!("auth: {other:?}")),
                 }
+                if let Some(topic) = &self.topic {
+                    let subscribe =
+                        serde_json::json!({"type": "subscribe", "payload": {"topic": topic}});
+                    ws.send(Message::text(subscribe.to_string()))
+                        .await
+                        .map_err(|e| format!("send subscribe: {e}"))?;
+                    // Presence frames of earlier subscribers may come first.
+                    loop {
+                        let frame = match ws.next().await {
+                            Some(Ok(Message::Text(t))) => ServerMessage::decode(t.as_str()),
+                            other => return Err(format!("subscribe: {other:?}")),
+                        };
+                        match frame {
+                            Ok(ServerMessage::Subscribed(_)) => break,
+                            Ok(ServerMessage::Presence(_)) => {}
+                            other => return Err(format!("subscribe: {other:?}")),
+                        }
+                    }
+                }
+                Ok(ws)
             }
             .await
         };
@@ -331,6 +398,9 @@ impl SocketTask {
                             self.counters.pongs.fetch_add(1, Ordering::Relaxed);
                         }
                         Ok(ServerMessage::Notification(n)) if n.title == self.marker => {
+                            let _ = self.arrivals.send(Instant::now());
+                        }
+                        Ok(ServerMessage::Message(m)) if m.event == self.marker => {
                             let _ = self.arrivals.send(Instant::now());
                         }
                         _ => {}

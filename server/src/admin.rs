@@ -8,7 +8,7 @@ use crate::registry::Outbound;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,6 +34,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/close", post(close))
         .route("/api/admin/stall-sockets", post(stall_sockets))
         .route("/api/admin/raw", post(raw))
+        .route("/api/admin/topics/{topic}/reset", post(reset_topic))
+        .route("/api/admin/topics/{topic}/publish", post(publish_topic))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             own_origin,
@@ -303,4 +305,100 @@ async fn raw(State(state): State<AppState>, body: Bytes) -> Result<Response, Api
         .ok_or_else(|| ApiFailure::BadRequest("`text` is required".into()))?;
     let sent = state.registry.send_to(user, &Outbound::Frame(text.into()));
     Ok(Json(json!({"sent": sent})).into_response())
+}
+
+/// The topic of a dev topic route: a room's topic (404 otherwise).
+fn room_topic(state: &AppState, topic: &str) -> Result<(), ApiFailure> {
+    if crate::topics::is_valid_topic(topic) && state.rooms.of_topic(topic).is_some() {
+        Ok(())
+    } else {
+        Err(ApiFailure::NotFound("no such topic"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TopicReset {
+    #[serde(default)]
+    restart: bool,
+}
+
+/// `POST /api/admin/topics/{topic}/reset {"restart"?}`: drops the topic's
+/// history live: a new epoch, offsets from 1 again, and every subscribed
+/// socket gets `unsubscribed reset` with the new epoch. With `"restart":
+/// true` it looks like a restart of the in-memory server instead: the
+/// subscribers are not told, their sockets are dropped (1006). Answers
+/// `{"epoch", "subscribers"}`.
+async fn reset_topic(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    room_topic(&state, &topic)?;
+    let reset: TopicReset = if body.iter().all(u8::is_ascii_whitespace) {
+        TopicReset::default()
+    } else {
+        parse_json(&body)?
+    };
+    let (head, subscribers) = state.topics.reset(&topic, reset.restart);
+    Ok(Json(json!({"epoch": head.epoch, "subscribers": subscribers})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicPublish {
+    event: String,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<tether_protocol::RawJson>,
+    #[serde(default)]
+    count: Option<u64>,
+}
+
+/// A field that is present, `null` included.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<tether_protocol::RawJson>, D::Error> {
+    tether_protocol::RawJson::deserialize(deserializer).map(Some)
+}
+
+/// `POST /api/admin/topics/{topic}/publish`: publishes as the server
+/// (`from: null`), either one message `{"event", "data"}` or `count`
+/// messages `{"event", "count": N}` with data `{"n": 1}` to `{"n": N}`,
+/// as live traffic does (a subscriber that cannot take them is closed with
+/// 1013). Answers `{"published", "offset"}` (the last offset).
+async fn publish_topic(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiFailure> {
+    room_topic(&state, &topic)?;
+    let publish: TopicPublish = parse_json(&body)?;
+    let mut offset = 0;
+    let published = match (publish.data, publish.count) {
+        (Some(data), None) => {
+            crate::delivery::check_numbers(data.as_str())
+                .map_err(|e| ApiFailure::BadRequest(e.to_string()))?;
+            offset = state
+                .topics
+                .publish_as_server(&topic, &publish.event, &data);
+            1
+        }
+        (None, Some(count)) => {
+            for n in 1..=count {
+                if n % 1_000 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                let data = tether_protocol::RawJson::from_value(&json!({"n": n}))
+                    .expect("an object of one integer serializes");
+                offset = state
+                    .topics
+                    .publish_as_server(&topic, &publish.event, &data);
+            }
+            count
+        }
+        _ => {
+            return Err(ApiFailure::BadRequest(
+                "give either `data` or `count`".into(),
+            ));
+        }
+    };
+    Ok(Json(json!({"published": published, "offset": offset})).into_response())
 }

@@ -1,4 +1,5 @@
-//! Client `send` frames: each id applied at most once per user, bodies kept
+//! Client `send` frames (and the ids of topic `publish`es, in a list of
+//! their own with the same window): each id applied at most once per user, bodies kept
 //! as the exact JSON text that arrived, and bounds on what one user can make
 //! the server hold.
 //!
@@ -14,7 +15,7 @@
 
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tether_protocol::{DEDUP_WINDOW, DEDUP_WINDOW_IDS};
@@ -69,16 +70,23 @@ fn digest(id: &str) -> Digest16 {
     out
 }
 
-#[derive(Debug, Default)]
-struct Received {
-    seen: HashSet<Digest16>,
+/// Ids remembered within the window, with a value each.
+#[derive(Debug)]
+struct Remembered<V> {
+    ids: HashMap<Digest16, V>,
     order: VecDeque<(Digest16, Instant)>,
-    kept: VecDeque<Applied>,
-    kept_bytes: usize,
-    total: u64,
 }
 
-impl Received {
+impl<V> Default for Remembered<V> {
+    fn default() -> Self {
+        Self {
+            ids: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<V> Remembered<V> {
     /// Forgets ids that are both older than the window and beyond the last
     /// `DEDUP_WINDOW_IDS`.
     fn forget_old(&mut self, now: Instant, window: Duration) {
@@ -89,16 +97,70 @@ impl Received {
                 .is_some_and(|(_, at)| now.duration_since(*at) >= window)
         {
             if let Some((old, _)) = self.order.pop_front() {
-                self.seen.remove(&old);
+                self.ids.remove(&old);
             }
         }
     }
+
+    /// Remembers a new id; `false` when [`MAX_REMEMBERED_IDS`] younger than
+    /// the window are remembered already.
+    fn insert(&mut self, key: Digest16, value: V, now: Instant, window: Duration) -> bool {
+        self.forget_old(now, window);
+        if self.order.len() >= MAX_REMEMBERED_IDS {
+            return false;
+        }
+        self.ids.insert(key, value);
+        self.order.push_back((key, now));
+        true
+    }
+}
+
+/// A publish id's state.
+#[derive(Debug, Clone)]
+enum PublishState {
+    /// Being applied (under its topic's lock) right now.
+    InFlight,
+    /// Applied at this offset of this topic (the name shared with the
+    /// topic's hub entry).
+    Done {
+        topic: std::sync::Arc<str>,
+        offset: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Received {
+    sends: Remembered<()>,
+    publishes: Remembered<PublishState>,
+    kept: VecDeque<Applied>,
+    kept_bytes: usize,
+    total: u64,
+}
+
+/// What [`Inbox::claim_publish`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// A new id, now claimed: apply it, then [`Inbox::settle_publish`].
+    New,
+    /// Applied before: ack again with this topic and offset.
+    Duplicate {
+        /// The topic it was applied to.
+        topic: String,
+        /// Its offset there.
+        offset: u64,
+    },
+    /// Being applied on another topic right now (the same id sent twice
+    /// at once): `nack rate_limited`, the client resends.
+    InFlight,
+    /// Too many ids within the window: `nack rate_limited`.
+    Full,
 }
 
 /// Per-user received lists.
 #[derive(Debug)]
 pub struct Inbox {
-    users: Mutex<std::collections::HashMap<Uuid, Received>>,
+    users: Mutex<HashMap<Uuid, Received>>,
     window: Duration,
 }
 
@@ -125,15 +187,12 @@ impl Inbox {
         let key = digest(id);
         let mut users = self.users.lock().expect("lock");
         let received = users.entry(user).or_default();
-        if received.seen.contains(&key) {
+        if received.sends.ids.contains_key(&key) {
             return Applying::Duplicate;
         }
-        received.forget_old(now, self.window);
-        if received.order.len() >= MAX_REMEMBERED_IDS {
+        if !received.sends.insert(key, (), now, self.window) {
             return Applying::Full;
         }
-        received.seen.insert(key);
-        received.order.push_back((key, now));
         let applied = Applied {
             id: id.to_owned(),
             body,
@@ -151,6 +210,45 @@ impl Inbox {
         Applying::Applied
     }
 
+    /// Claims a publish id of `user` (ids are remembered like `send` ids,
+    /// in their own list of the same window and bounds).
+    pub fn claim_publish(&self, user: Uuid, id: &str) -> Claim {
+        let now = Instant::now();
+        let key = digest(id);
+        let mut users = self.users.lock().expect("lock");
+        let received = users.entry(user).or_default();
+        match received.publishes.ids.get(&key) {
+            Some(PublishState::InFlight) => return Claim::InFlight,
+            Some(PublishState::Done { topic, offset }) => {
+                return Claim::Duplicate {
+                    topic: topic.to_string(),
+                    offset: *offset,
+                };
+            }
+            None => {}
+        }
+        if received
+            .publishes
+            .insert(key, PublishState::InFlight, now, self.window)
+        {
+            Claim::New
+        } else {
+            Claim::Full
+        }
+    }
+
+    /// Records where a claimed publish id was applied.
+    pub fn settle_publish(&self, user: Uuid, id: &str, topic: std::sync::Arc<str>, offset: u64) {
+        let key = digest(id);
+        let mut users = self.users.lock().expect("lock");
+        if let Some(state) = users
+            .get_mut(&user)
+            .and_then(|r| r.publishes.ids.get_mut(&key))
+        {
+            *state = PublishState::Done { topic, offset };
+        }
+    }
+
     /// The user's kept applied items (oldest first) and the total count.
     pub fn applied(&self, user: Uuid) -> (u64, Vec<Applied>) {
         self.users
@@ -165,7 +263,9 @@ impl Inbox {
     /// (an estimate of the heap, for the bounds' tests).
     pub fn held_bytes(&self, user: Uuid) -> usize {
         self.users.lock().expect("lock").get(&user).map_or(0, |r| {
-            r.kept_bytes + r.order.len() * (2 * size_of::<Digest16>() + size_of::<Instant>())
+            r.kept_bytes
+                + r.sends.order.len() * (2 * size_of::<Digest16>() + size_of::<Instant>())
+                + r.publishes.order.len() * (2 * size_of::<Digest16>() + size_of::<Instant>() + 64)
         })
     }
 }
@@ -315,6 +415,45 @@ mod tests {
         let (total, items) = inbox.applied(a);
         assert_eq!(total, 1);
         assert_eq!(items[0].body.get(), "1");
+    }
+
+    #[test]
+    fn publish_ids_are_claimed_once_and_answered_with_their_offset() {
+        let inbox = Inbox::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(inbox.claim_publish(a, "p"), Claim::New);
+        assert_eq!(inbox.claim_publish(a, "p"), Claim::InFlight);
+        inbox.settle_publish(a, "p", "room:1".into(), 7);
+        assert_eq!(
+            inbox.claim_publish(a, "p"),
+            Claim::Duplicate {
+                topic: "room:1".into(),
+                offset: 7
+            }
+        );
+        assert_eq!(inbox.claim_publish(b, "p"), Claim::New);
+        // Their own list: a send with the same id is new.
+        assert_eq!(inbox.apply(a, "p", raw("1")), Applying::Applied);
+    }
+
+    #[test]
+    fn publish_ids_past_the_bound_within_the_window_are_refused() {
+        let inbox = Inbox::default();
+        let user = Uuid::new_v4();
+        for i in 0..MAX_REMEMBERED_IDS {
+            let id = i.to_string();
+            assert_eq!(inbox.claim_publish(user, &id), Claim::New);
+            inbox.settle_publish(user, &id, "room:1".into(), i as u64 + 1);
+        }
+        // `nack rate_limited`; the ones remembered are still answered.
+        assert_eq!(inbox.claim_publish(user, "new"), Claim::Full);
+        assert_eq!(
+            inbox.claim_publish(user, "0"),
+            Claim::Duplicate {
+                topic: "room:1".into(),
+                offset: 1
+            }
+        );
     }
 
     #[test]

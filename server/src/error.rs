@@ -34,6 +34,18 @@ pub enum ApiFailure {
     /// 403: the request does not come from the app's own origin.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// 400 with its own `error` code: a well-formed request the server
+    /// refuses (a bad room name, an unknown member, the owner leaving).
+    #[error("{message}")]
+    Invalid {
+        /// The `error` code.
+        code: &'static str,
+        /// Human text.
+        message: String,
+    },
+    /// 404: no such thing (a room).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
     /// 415: the request must be `Content-Type: application/json`.
     #[error("the request must have Content-Type: application/json")]
     UnsupportedMediaType,
@@ -50,6 +62,8 @@ impl ApiFailure {
             Self::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
             Self::Conflict => (StatusCode::CONFLICT, "conflict"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -1,14 +1,16 @@
 //! The reference server of the tether notification socket
 //! (`shared/PROTOCOL.md`): login/refresh/logout over HTTP, the authenticated
 //! WebSocket at `/api/ws/notification`, per-user notification feeds with
-//! replay, at-most-once `send` delivery, and (with `--dev`) admin routes that
-//! inject faults for tests.
+//! replay, at-most-once `send` delivery, rooms and their `room:<id>` topics
+//! (see [`rooms`], [`topics`]), and (with `--dev`) admin routes that inject
+//! faults for tests.
 //!
 //! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
-//! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
-//! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
+//! `GET /api/ws/notification`, `GET /api/health`, `GET/POST /api/rooms`,
+//! `PUT/DELETE /api/rooms/{id}/members/{username}`; with `--dev` also
+//! `GET /api/admin/{connections,received?user=}`, `POST /api/admin/{users,
 //! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close,
-//! stall-sockets,raw}`
+//! stall-sockets,raw}` and `POST /api/admin/topics/{topic}/{reset,publish}`
 //! (see [`admin`]). What one user or socket can make the server hold is
 //! bounded (see [`delivery`], [`registry::QueueLimits`], README "Server
 //! limits").
@@ -35,8 +37,10 @@ pub mod logging;
 pub mod notifications;
 pub mod origin;
 pub mod registry;
+pub mod rooms;
 pub mod socket;
 pub mod tokens;
+pub mod topics;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, Request, header};
@@ -129,8 +133,12 @@ pub struct Shared {
     pub registry: registry::Registry,
     /// Notification feeds.
     pub feeds: notifications::Feeds,
-    /// Applied `send` frames.
+    /// Applied `send` frames and publish ids.
     pub inbox: delivery::Inbox,
+    /// Rooms and their members.
+    pub rooms: rooms::Rooms,
+    /// Topic subscriptions and history.
+    pub topics: topics::Topics,
     /// Fault switches.
     pub faults: faults::Faults,
     next_socket_id: std::sync::atomic::AtomicU64,
@@ -161,6 +169,8 @@ impl AppState {
             registry: registry::Registry::default(),
             feeds: notifications::Feeds::default(),
             inbox: delivery::Inbox::default(),
+            rooms: rooms::Rooms::default(),
+            topics: topics::Topics::default(),
             faults: faults::Faults::default(),
             next_socket_id: std::sync::atomic::AtomicU64::new(1),
             config,
@@ -196,7 +206,7 @@ impl AppState {
 }
 
 /// The router: `/api/auth/*`, `/api/notifications`, `/api/ws/notification`,
-/// `/api/health`, and `/api/admin/*` when `config.dev`.
+/// `/api/health`, `/api/rooms*`, and `/api/admin/*` when `config.dev`.
 pub fn app(state: AppState) -> Router {
     let origins = state.config.allowed_origins.clone();
     let cors = CorsLayer::new()
@@ -204,7 +214,7 @@ pub fn app(state: AppState) -> Router {
             origin.to_str().is_ok_and(|o| origins.allows(o))
         }))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
     // Spans carry the path only: the query may hold `token=...`.
     let trace = TraceLayer::new_for_http()
@@ -216,7 +226,7 @@ pub fn app(state: AppState) -> Router {
         axum::http::StatusCode::REQUEST_TIMEOUT,
         state.config.request_timeout,
     );
-    let mut router = http_api::routes();
+    let mut router = http_api::routes().merge(rooms::routes());
     if state.config.dev {
         router = router.merge(admin::routes(&state));
     }

@@ -14,6 +14,27 @@ use uuid::Uuid;
 pub enum Outbound {
     /// Send this (already encoded) frame.
     Frame(Utf8Bytes),
+    /// A live frame of a topic (`message`, `presence`) for the socket's
+    /// subscription of this generation; dropped if the socket has
+    /// unsubscribed or subscribed again since it was queued.
+    Topic {
+        /// The topic.
+        topic: std::sync::Arc<str>,
+        /// The subscription it was queued for.
+        generation: u64,
+        /// The encoded frame.
+        frame: Utf8Bytes,
+    },
+    /// The server ended the socket's subscription of this generation
+    /// (`unsubscribed removed` or `reset`): forget it, send the frame.
+    TopicEnded {
+        /// The topic.
+        topic: std::sync::Arc<str>,
+        /// The subscription that ended.
+        generation: u64,
+        /// The encoded `unsubscribed` frame.
+        frame: Utf8Bytes,
+    },
     /// The user logged out: `auth_error revoked`, close 4001.
     Revoked,
     /// The token was expired by an admin: `auth_error expired_token`, close 4001.
@@ -181,7 +202,9 @@ impl Outbound {
     /// Bytes this message counts against the queue bound.
     fn size(&self) -> usize {
         match self {
-            Self::Frame(frame) => frame.len(),
+            Self::Frame(frame) | Self::Topic { frame, .. } | Self::TopicEnded { frame, .. } => {
+                frame.len()
+            }
             Self::Close { reason, .. } => reason.len(),
             Self::Revoked | Self::Expired | Self::Drop | Self::Stall(_) => 0,
         }

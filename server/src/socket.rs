@@ -4,15 +4,19 @@
 use crate::AppState;
 use crate::delivery::{Applying, MAX_ID_BYTES};
 use crate::registry::{Outbound, Outbox, OutboxReceiver};
+use crate::topics::{Published, Publisher, Subscriber};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use tether_protocol::{
     Ack, Auth, AuthError, AuthErrorCode, AuthSuccess, ClientMessage, DecodeError, ErrorPayload,
-    Nack, NackCode, Outgoing, Pong, Secret, ServerMessage, close_code, error_code,
+    MAX_LAST, MAX_TOPICS_PER_SOCKET, Nack, NackCode, Outgoing, Pong, Publish, Secret,
+    ServerMessage, Subscribe, SubscribeError, SubscribeErrorCode, Unsubscribe, Unsubscribed,
+    UnsubscribedCode, User, close_code, error_code, is_valid_topic,
 };
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -83,6 +87,8 @@ enum Flow {
 #[derive(Debug)]
 struct Authenticated {
     user_id: Uuid,
+    /// The user as topic frames show them.
+    user: User,
     expires_at: Instant,
 }
 
@@ -129,8 +135,15 @@ struct Session {
     socket: WebSocket,
     socket_id: u64,
     outbox: Outbox,
-    /// Replayed notifications still to send, ahead of the live queue.
-    replay: VecDeque<Utf8Bytes>,
+    /// Replayed notifications (topic `None`) and topic messages still to
+    /// send, ahead of the live queue.
+    replay: VecDeque<(Option<Arc<str>>, Utf8Bytes)>,
+    /// The socket's topic subscriptions and their generations (the
+    /// [`crate::topics::Topics`] hub holds the same set; live frames of an
+    /// older generation are dropped).
+    subscriptions: HashMap<Arc<str>, u64>,
+    /// The generation of the newest subscription.
+    generation: u64,
     /// Sends nothing queued until then (the `stall-sockets` dev fault).
     stalled_until: Option<Instant>,
     handshake_token: Option<Secret>,
@@ -148,6 +161,7 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         self.state.registry.unregister(self.socket_id);
+        self.state.topics.remove_socket(self.socket_id);
         if let Some(user) = self.user {
             self.state.feeds.unsubscribe(user, self.socket_id);
         }
@@ -171,6 +185,8 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         socket_id,
         outbox,
         replay: VecDeque::new(),
+        subscriptions: HashMap::new(),
+        generation: 0,
         stalled_until: None,
         handshake_token,
         phase: Phase::AwaitingAuth { deadline },
@@ -256,7 +272,7 @@ impl Session {
 
     async fn send_replay(&mut self) -> Flow {
         match self.replay.pop_front() {
-            Some(frame) => self.send_raw(frame).await,
+            Some((_, frame)) => self.send_raw(frame).await,
             None => Flow::Continue,
         }
     }
@@ -330,6 +346,29 @@ impl Session {
     async fn on_outbound(&mut self, out: Outbound) -> Flow {
         match out {
             Outbound::Frame(frame) => self.send_raw(frame).await,
+            Outbound::Topic {
+                topic,
+                generation,
+                frame,
+            } => {
+                if self.subscriptions.get(&topic) == Some(&generation) {
+                    self.send_raw(frame).await
+                } else {
+                    Flow::Continue
+                }
+            }
+            Outbound::TopicEnded {
+                topic,
+                generation,
+                frame,
+            } => {
+                if self.subscriptions.get(&topic) == Some(&generation) {
+                    self.forget_topic(&topic);
+                    self.send_raw(frame).await
+                } else {
+                    Flow::Continue
+                }
+            }
             Outbound::Revoked => {
                 self.fail(AuthErrorCode::Revoked, "the session was signed out")
                     .await
@@ -365,7 +404,7 @@ impl Session {
         };
         if !self.bucket.take() {
             return self
-                .error(error_code::RATE_LIMITED, "too many frames, slow down")
+                .rate_limited(text.as_ref().map(Utf8Bytes::as_str))
                 .await;
         }
         let authenticated = matches!(self.phase, Phase::Authenticated(_));
@@ -386,6 +425,9 @@ impl Session {
                 return self.on_auth(lenient_auth(text.as_str())).await;
             }
             Err(_) if !authenticated => return self.not_authenticated().await,
+            Err(DecodeError::InvalidSubscribe { topic }) => {
+                return self.on_invalid_subscribe(topic).await;
+            }
             Err(err) => return self.error(err.code(), err.to_string()).await,
         };
         match decoded {
@@ -399,6 +441,9 @@ impl Session {
                 self.send(ServerMessage::Pong(Pong { seq: ping.seq })).await
             }
             ClientMessage::Send(send) => self.on_send(send).await,
+            ClientMessage::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+            ClientMessage::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe).await,
+            ClientMessage::Publish(publish) => self.on_publish(publish).await,
             _ => {
                 self.error(error_code::UNKNOWN_TYPE, "unknown frame type")
                     .await
@@ -452,6 +497,248 @@ impl Session {
         }
     }
 
+    /// A frame over the socket's rate. A `subscribe` or `publish` is
+    /// answered for its topic or id (`subscribe_error rate_limited` with
+    /// `retry: true`, `nack rate_limited`), so that the client retries it
+    /// after a backoff instead of waiting for an answer; anything else gets
+    /// `error rate_limited`.
+    async fn rate_limited(&mut self, text: Option<&str>) -> Flow {
+        const SLOW_DOWN: &str = "too many frames, slow down";
+        let authenticated = matches!(self.phase, Phase::Authenticated(_));
+        let decoded = text
+            .filter(|t| authenticated && t.len() <= tether_protocol::MAX_FRAME_BYTES)
+            .and_then(|t| ClientMessage::decode(t).ok());
+        match decoded {
+            Some(ClientMessage::Subscribe(subscribe)) => {
+                self.send(ServerMessage::SubscribeError(SubscribeError {
+                    topic: subscribe.topic,
+                    code: SubscribeErrorCode::RateLimited,
+                    message: SLOW_DOWN.into(),
+                    retry: true,
+                }))
+                .await
+            }
+            Some(ClientMessage::Publish(publish)) => {
+                self.send(ServerMessage::Nack(Nack {
+                    id: publish.id,
+                    code: NackCode::RateLimited,
+                    message: SLOW_DOWN.into(),
+                }))
+                .await
+            }
+            _ => self.error(error_code::RATE_LIMITED, SLOW_DOWN).await,
+        }
+    }
+
+    /// Forgets a subscription the hub no longer has, and its pending replay.
+    fn forget_topic(&mut self, topic: &str) {
+        self.subscriptions.remove(topic);
+        self.replay.retain(|(t, _)| t.as_deref() != Some(topic));
+    }
+
+    async fn subscribe_error(
+        &mut self,
+        topic: String,
+        code: SubscribeErrorCode,
+        message: impl Into<String>,
+    ) -> Flow {
+        self.send(ServerMessage::SubscribeError(SubscribeError {
+            topic,
+            code,
+            message: message.into(),
+            retry: false,
+        }))
+        .await
+    }
+
+    /// A `subscribe` with a string topic but a malformed `since` or `last`.
+    async fn on_invalid_subscribe(&mut self, topic: String) -> Flow {
+        if !is_valid_topic(&topic) {
+            return self.invalid_topic(topic).await;
+        }
+        self.subscribe_error(
+            topic,
+            SubscribeErrorCode::BadRequest,
+            "`since` must be null or {\"epoch\": <string>, \"offset\": <integer >= 0>}, `last` an integer from 0 to 1000",
+        )
+        .await
+    }
+
+    async fn invalid_topic(&mut self, topic: String) -> Flow {
+        self.subscribe_error(
+            topic,
+            SubscribeErrorCode::InvalidTopic,
+            "a topic is <kind>:<id> of ASCII letters, digits, '-', '_' and '.', at most 128 bytes",
+        )
+        .await
+    }
+
+    /// `subscribe`: the checks of Topics rule 1 in order (topic name,
+    /// `since`/`last`, the socket's topic count, the room's existence and
+    /// membership), then `subscribed` and the replay.
+    async fn on_subscribe(&mut self, subscribe: Subscribe) -> Flow {
+        if !is_valid_topic(&subscribe.topic) {
+            return self.invalid_topic(subscribe.topic).await;
+        }
+        let last = subscribe.last.unwrap_or(0);
+        if last > MAX_LAST {
+            return self
+                .subscribe_error(
+                    subscribe.topic,
+                    SubscribeErrorCode::BadRequest,
+                    format!("`last` must be an integer from 0 to {MAX_LAST}"),
+                )
+                .await;
+        }
+        let topic = subscribe.topic;
+        if !self.subscriptions.contains_key(topic.as_str())
+            && self.subscriptions.len() >= MAX_TOPICS_PER_SOCKET
+        {
+            return self
+                .subscribe_error(
+                    topic,
+                    SubscribeErrorCode::TooManyTopics,
+                    format!("a socket may be subscribed to at most {MAX_TOPICS_PER_SOCKET} topics"),
+                )
+                .await;
+        }
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets subscribe")
+        };
+        self.generation += 1;
+        let state = self.state.clone();
+        let user_id = me.user_id;
+        let joined = state.topics.subscribe(
+            &topic,
+            Subscriber {
+                socket_id: self.socket_id,
+                generation: self.generation,
+                user_id,
+                user: &me.user,
+                outbox: &self.outbox,
+            },
+            subscribe.since.as_ref(),
+            last,
+            || crate::rooms::may_subscribe(&state, &topic, user_id),
+        );
+        let joined = match joined {
+            Ok(joined) => joined,
+            Err(code) => {
+                let message = match code {
+                    SubscribeErrorCode::Forbidden => "you are not a member of this room",
+                    _ => "no such topic",
+                };
+                return self.subscribe_error(topic, code, message).await;
+            }
+        };
+        let name: Arc<str> = Arc::from(topic.as_str());
+        self.forget_topic(&topic);
+        self.subscriptions.insert(name.clone(), self.generation);
+        tracing::debug!(
+            socket_id = self.socket_id,
+            from = joined.subscribed.from,
+            replayed = joined.replay.len(),
+            "subscribed"
+        );
+        let flow = self
+            .send(ServerMessage::Subscribed(joined.subscribed))
+            .await;
+        self.replay
+            .extend(joined.replay.into_iter().map(|f| (Some(name.clone()), f)));
+        flow
+    }
+
+    /// `unsubscribe`: always answered `unsubscribed` (also when the socket
+    /// was not subscribed).
+    async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) -> Flow {
+        let topic = unsubscribe.topic;
+        self.state.topics.unsubscribe(&topic, self.socket_id);
+        self.forget_topic(&topic);
+        self.send(ServerMessage::Unsubscribed(Unsubscribed {
+            topic,
+            code: UnsubscribedCode::Unsubscribed,
+            message: "unsubscribed".into(),
+            epoch: None,
+        }))
+        .await
+    }
+
+    /// `publish`: `data` stays the raw text that arrived; Topics rule 4.
+    async fn on_publish(&mut self, publish: Publish) -> Flow {
+        if publish.id.is_empty() || publish.id.len() > MAX_ID_BYTES {
+            return self
+                .error(
+                    error_code::MALFORMED_FRAME,
+                    format!("a publish id must be 1 to {MAX_ID_BYTES} bytes"),
+                )
+                .await;
+        }
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets publish")
+        };
+        let state = self.state.clone();
+        let user_id = me.user_id;
+        let topic = publish.topic.as_str();
+        let outcome = state.topics.publish(
+            topic,
+            Publisher {
+                socket_id: self.socket_id,
+                user_id,
+                user: &me.user,
+                id: &publish.id,
+                inbox: &state.inbox,
+            },
+            &publish.event,
+            &publish.data,
+            crate::delivery::check_numbers(publish.data.as_str()),
+            || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
+        );
+        tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
+        let nack = |code, message: String| {
+            ServerMessage::Nack(Nack {
+                id: publish.id.clone(),
+                code,
+                message,
+            })
+        };
+        let ack = |topic: String, offset| {
+            ServerMessage::Ack(Ack {
+                id: publish.id.clone(),
+                topic: Some(topic),
+                offset: Some(offset),
+            })
+        };
+        match outcome {
+            Published::Applied(offset) => self.send(ack(publish.topic.clone(), offset)).await,
+            Published::Duplicate { topic, offset } => self.send(ack(topic, offset)).await,
+            Published::Forbidden => {
+                self.send(nack(
+                    NackCode::Forbidden,
+                    "you may not publish to this topic (not a member, or no such topic)".into(),
+                ))
+                .await
+            }
+            Published::NotSubscribed => {
+                self.send(nack(
+                    NackCode::NotSubscribed,
+                    "this socket is not subscribed to the topic; resend after `subscribed`".into(),
+                ))
+                .await
+            }
+            Published::MalformedBody(err) => {
+                self.send(nack(NackCode::MalformedBody, err.to_string()))
+                    .await
+            }
+            Published::RateLimited => {
+                self.send(nack(
+                    NackCode::RateLimited,
+                    "too many messages within the de-duplication window; retry later".into(),
+                ))
+                .await
+            }
+        }
+    }
+
     fn user(&self) -> Option<Uuid> {
         match &self.phase {
             Phase::Authenticated(a) => Some(a.user_id),
@@ -499,6 +786,10 @@ impl Session {
         let previous = self.user();
         self.phase = Phase::Authenticated(Authenticated {
             user_id: user.id,
+            user: User {
+                user_id: user.id.to_string(),
+                username: user.username.clone(),
+            },
             expires_at,
         });
         self.state.registry.register(
@@ -527,9 +818,35 @@ impl Session {
                     .feeds
                     .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox);
             tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed = replay.len(), "authenticated");
-            self.replay = replay.into();
+            self.replay = replay.into_iter().map(|f| (None, f)).collect();
+            if previous.is_some() && matches!(flow, Flow::Continue) {
+                return self.end_topics_for_user_change().await;
+            }
         }
         flow
+    }
+
+    /// A re-auth in place as another user: every subscription ends with
+    /// `unsubscribed user_changed` (after the `auth_success`); the client
+    /// resubscribes, checked for the new user.
+    async fn end_topics_for_user_change(&mut self) -> Flow {
+        let mut topics: Vec<Arc<str>> = self.subscriptions.drain().map(|(t, _)| t).collect();
+        topics.sort();
+        for topic in topics {
+            self.state.topics.unsubscribe(&topic, self.socket_id);
+            let flow = self
+                .send(ServerMessage::Unsubscribed(Unsubscribed {
+                    topic: topic.to_string(),
+                    code: UnsubscribedCode::UserChanged,
+                    message: "the socket signed in as another user; subscribe again".into(),
+                    epoch: None,
+                }))
+                .await;
+            if !matches!(flow, Flow::Continue) {
+                return flow;
+            }
+        }
+        Flow::Continue
     }
 }
 

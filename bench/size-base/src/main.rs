@@ -7,18 +7,24 @@
 #[path = "../../size-pages.rs"]
 mod pages;
 
+#[path = "../../size-json.rs"]
+mod json;
+
 use leptos::prelude::*;
 use pages::Pages;
 
 /// The same view as size-manager's `Status`: a text rendered by a closure
 /// and a button with a click handler. That view code is the app's, not the
-/// manager's, so both builds have it. It holds no signal: whatever reactive
+/// manager's, so both builds have it, as does the JSON round trip of
+/// `size-json.rs` that every JSON-speaking app has. It holds no signal: whatever reactive
 /// state the manager brings is counted as the manager's.
 #[component]
 fn Status() -> impl IntoView {
     view! {
         <p>{move || "INITIAL".to_string()}</p>
-        <button on:click=move |_| {}>"Send"</button>
+        <button on:click=move |_| {
+            let _ = json::round_trip(r#"{"hi":1}"#);
+        }>"Send"</button>
     }
 }
 

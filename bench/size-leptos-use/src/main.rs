@@ -14,6 +14,9 @@
 #[path = "../../size-pages.rs"]
 mod pages;
 
+#[path = "../../size-json.rs"]
+mod json;
+
 use std::sync::Arc;
 
 use codee::string::FromToStringCodec;
@@ -21,11 +24,7 @@ use leptos::prelude::*;
 use leptos_use_websocket::{ConnectionReadyState, UseWebSocketReturn, use_websocket};
 use pages::Pages;
 
-/// What the app sends: a typed message, the usual way with serde.
-#[derive(serde::Serialize)]
-struct Hello {
-    hi: u32,
-}
+use json::Hello;
 
 /// What the root shares with its components.
 #[derive(Clone)]
@@ -46,6 +45,7 @@ fn Status() -> impl IntoView {
             ConnectionReadyState::Closed => "closed",
         }}</p>
         <button on:click=move |_| {
+            let _ = json::round_trip(r#"{"hi":1}"#);
             if let Ok(text) = serde_json::to_string(&Hello { hi: 1 }) {
                 send(&text);
             }

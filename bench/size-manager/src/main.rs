@@ -6,15 +6,14 @@
 #[path = "../../size-pages.rs"]
 mod pages;
 
+#[path = "../../size-json.rs"]
+mod json;
+
 use leptos::prelude::*;
 use pages::Pages;
 use tether::prelude::*;
 
-/// What the app sends: a typed message, the usual way with serde.
-#[derive(serde::Serialize)]
-struct Hello {
-    hi: u32,
-}
+use json::Hello;
 
 #[component]
 fn Status() -> impl IntoView {
@@ -22,6 +21,7 @@ fn Status() -> impl IntoView {
     view! {
         <p>{move || conn.state().get().to_string()}</p>
         <button on:click=move |_| {
+            let _ = json::round_trip(r#"{"hi":1}"#);
             let _ = conn.send(&Hello { hi: 1 });
         }>"Send"</button>
     }

@@ -5,6 +5,8 @@ mod cli;
 mod common;
 mod hardening;
 mod http;
+mod rooms;
 mod socket_auth;
 mod socket_frames;
+mod topics;
 mod untested;
