@@ -17,6 +17,8 @@
 //! | [`decode`](Adapter::decode) | what a received frame is: pong, app message, error, a contract frame, a reply to send |
 //! | [`final_close`](Adapter::final_close) | which close codes end the session (no retry) |
 //! | [`refresh`](Adapter::refresh) | whether token refresh is on by default |
+//! | [`topics`](Adapter::topics) | whether the server has topics (the contract's; Chanx has none) |
+//! | [`topic_frame`](Adapter::topic_frame) | the frames of `subscribe`, `unsubscribe` and `publish` |
 //!
 //! Two adapters ship: [`ContractAuth`] (the default, `shared/PROTOCOL.md`)
 //! and [`ChanxAuth`] ([Chanx](https://pypi.org/project/chanx/), Django
@@ -38,7 +40,7 @@ use crate::MessageId;
 use std::fmt;
 use std::time::Duration;
 use tether_protocol::RawJson;
-use tether_protocol::{AuthErrorCode, DecodeError, Secret, ServerMessage};
+use tether_protocol::{AuthErrorCode, ClientMessage, DecodeError, Secret, ServerMessage};
 
 mod chanx;
 mod contract;
@@ -185,6 +187,22 @@ pub trait Adapter: fmt::Debug {
     /// contract's: 4001, 4003 and 1008 are final.
     fn final_close(&self, code: u16) -> Option<AuthErrorCode> {
         ContractAuth.final_close(code)
+    }
+
+    /// Whether the server speaks the contract's topics (`subscribe`,
+    /// `publish`, ...). When false, [`Connection::subscribe`](crate::Connection::subscribe)
+    /// fails with [`TopicError::Unsupported`](crate::TopicError::Unsupported)
+    /// and no topic frame is ever sent. Defaults to true.
+    fn topics(&self) -> bool {
+        true
+    }
+
+    /// The frame of a topic request: [`ClientMessage::Subscribe`],
+    /// [`ClientMessage::Unsubscribe`] or [`ClientMessage::Publish`] (only
+    /// asked for when [`topics`](Self::topics) is true). Defaults to the
+    /// contract's encoding.
+    fn topic_frame(&self, message: &ClientMessage) -> String {
+        message.encode()
     }
 
     /// Whether token refresh is on unless the app says otherwise: false

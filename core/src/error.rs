@@ -73,11 +73,65 @@ pub enum SendError {
     /// The connection was destroyed ([`crate::Input::Destroy`]). Not retried.
     #[error("the connection was destroyed")]
     Destroyed,
+    /// A publish to a topic the app has not subscribed to (or whose
+    /// subscription failed for good: see its [`crate::TopicState`]).
+    /// Returned by [`crate::Connection::publish`]; nothing was queued. Not
+    /// retried: subscribe first.
+    #[error("not subscribed to topic `{topic}`")]
+    NotSubscribed {
+        /// The topic.
+        topic: String,
+    },
+    /// The topic ended before the publish was acknowledged: the app
+    /// unsubscribed, or the server refused or ended the subscription for
+    /// good (the topic's [`crate::TopicState::Failed`] says why). Reported
+    /// with [`crate::TopicEvent::PublishFailed`]; not retried.
+    #[error("topic `{topic}` ended before the publish was acknowledged")]
+    TopicEnded {
+        /// The topic.
+        topic: String,
+    },
     /// The manager runs where there is no browser (server-side rendering):
     /// nothing was queued. Not retried; send from the browser (an event
     /// handler, an effect).
     #[error("not in a browser (server-side rendering): nothing was sent or queued")]
     NotInBrowser,
+}
+
+/// Why [`crate::Connection::subscribe`] refused a topic. Nothing was sent
+/// and nothing is retried: the app's input (or the adapter) is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// The name is not `<kind>:<id>` (ASCII letters, digits, `-`, `_`,
+    /// `.`; one `:`; at most [`tether_protocol::MAX_TOPIC_BYTES`] bytes).
+    #[error("`{topic}` is not a topic name (`<kind>:<id>`, at most 128 bytes)")]
+    InvalidTopic {
+        /// The refused name.
+        topic: String,
+    },
+    /// [`crate::SubscribeOptions::last`] is over [`tether_protocol::MAX_LAST`].
+    #[error("last = {last} is over the maximum of {max}")]
+    InvalidLast {
+        /// The refused value.
+        last: u32,
+        /// The maximum.
+        max: u32,
+    },
+    /// The app already subscribed to the most topics one socket may hold
+    /// ([`tether_protocol::MAX_TOPICS_PER_SOCKET`]; failed ones do not count).
+    #[error("already subscribed to {limit} topics, the most one socket may hold")]
+    TooManyTopics {
+        /// The limit.
+        limit: usize,
+    },
+    /// The adapter's protocol has no topics (Chanx:
+    /// [`crate::adapter::Adapter::topics`] is false).
+    #[error("this server's protocol has no topics")]
+    Unsupported,
+    /// The connection was destroyed ([`crate::Input::Destroy`]).
+    #[error("the connection was destroyed")]
+    Destroyed,
 }
 
 /// Something went wrong on the link. Reported with [`crate::Event::Error`]

@@ -105,7 +105,8 @@ pub enum RefreshFailure {
 ///
 /// Besides these, the driver keeps one wake-up timer armed at
 /// [`crate::Connection::deadline`], re-read after every call into the
-/// machine (`handle`, `send`), and feeds [`Input::Tick`] when it fires.
+/// machine (`handle`, `send`, `subscribe`, `unsubscribe`, `publish`), and
+/// feeds [`Input::Tick`] when it fires.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Effect {
@@ -222,6 +223,9 @@ pub enum Event {
         /// Its payload as JSON (`null` when it has none).
         payload: tether_protocol::RawJson,
     },
+    /// Something happened on a topic the app subscribed to (its state, a
+    /// message, a gap it could not fill, presence, a publish's outcome).
+    Topic(crate::TopicEvent),
     /// A pong arrived.
     Pong {
         /// The round trip of its ping.

@@ -21,7 +21,13 @@
 //!   token and navigate to the login route, without reconnecting;
 //! - **delivery**: messages passed to [`Connection::send`] are resent after
 //!   every reconnect until acked; notifications reach the app exactly once
-//!   across reconnects (`last_seq` replay plus de-duplication).
+//!   across reconnects (`last_seq` replay plus de-duplication);
+//! - **topics** ([`Connection::subscribe`], [`Connection::publish`]): each
+//!   topic is a small state machine ([`TopicState`]) resubscribed from its
+//!   position after every reconnect; its messages reach the app exactly
+//!   once, in offset order ([`TopicEvent::Message`]), and a gap that cannot
+//!   be filled is reported ([`TopicEvent::NotRecovered`]); publishes go
+//!   through the acked outbox. See [`Connection::subscribe`] for an example.
 //!
 //! ```
 //! use tether_core::{Config, Connection, ConnectionState, Effect, Event, Input, Secret};
@@ -66,16 +72,21 @@ mod machine;
 mod outbox;
 mod rng;
 mod state;
+mod topics;
 mod url;
 
 pub use adapter::{Adapter, AuthOutcome, ChanxAuth, ContractAuth, Delivery, Incoming};
 pub use config::{Backoff, Config, Keepalive};
-pub use error::{ConnectionError, SendError};
+pub use error::{ConnectionError, SendError, TopicError};
 pub use io::{Effect, Event, Input, RefreshFailure};
 pub use machine::{CLOSE_TIMEOUT, Connection};
 pub use outbox::MessageId;
 pub use state::{CloseInfo, ConnectionState, Detail, Snapshot, StopReason};
-pub use tether_protocol::{AuthErrorCode, NackCode, Notification, RawJson, Secret};
+pub use tether_protocol::{
+    AuthErrorCode, NackCode, Notification, Position, RawJson, Secret, SubscribeErrorCode,
+    TopicMessage, UnsubscribedCode, User,
+};
+pub use topics::{SubscribeOptions, TopicEvent, TopicFailure, TopicSnapshot, TopicState};
 pub use url::SocketUrl;
 
 /// A point in time on the caller's clock, in milliseconds (the browser

@@ -2,14 +2,19 @@
 
 use crate::adapter::{Adapter, AuthOutcome, ContractAuth, Delivery, Incoming};
 use crate::config::ms;
-use crate::outbox::Outbox;
+use crate::outbox::{Entry, Outbox};
 use crate::rng::SplitMix64;
+use crate::topics::{Action, Topics};
 use crate::{
     CloseInfo, Config, ConnectionError, ConnectionState, Detail, Effect, Event, Input, MessageId,
-    Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason,
+    Millis, RefreshFailure, SendError, Snapshot, SocketUrl, StopReason, SubscribeOptions,
+    TopicError, TopicEvent, TopicSnapshot,
 };
 use std::time::Duration;
-use tether_protocol::{AuthErrorCode, Nack, NackCode, RawJson, Secret, ServerMessage, close_code};
+use tether_protocol::{
+    AuthErrorCode, ClientMessage, MAX_LAST, MAX_TOPICS_PER_SOCKET, Nack, NackCode, Publish,
+    RawJson, Secret, ServerMessage, close_code, is_valid_topic,
+};
 
 /// Close code the machine uses when it abandons a socket after a timeout
 /// (browsers only allow 1000 and 3000–4999 in `close()`).
@@ -89,6 +94,8 @@ enum Due {
     Resend,
     /// The oldest message in the outbox reached its give-up age.
     Expire,
+    /// A topic refused with `rate_limited`/`unavailable` may subscribe again.
+    TopicRetry,
 }
 
 /// The client-side connection machine (sans-IO): feed it [`Input`]s with
@@ -143,6 +150,8 @@ pub struct Connection {
     last_error: Option<ConnectionError>,
     /// The wire side of the protocol.
     auth: Box<dyn Adapter>,
+    /// The topics the app subscribed to.
+    topics: Topics,
 }
 
 impl Connection {
@@ -182,6 +191,7 @@ impl Connection {
             rtt: None,
             last_close: None,
             last_error: None,
+            topics: Topics::default(),
         }
     }
 
@@ -247,12 +257,7 @@ impl Connection {
     /// [`SendError::Destroyed`] while stopped for that reason.
     pub fn send(&mut self, now: Millis, body: RawJson) -> Result<MessageId, SendError> {
         self.now = self.now.max(now);
-        match &self.phase {
-            Phase::Stopped(StopReason::Destroyed) => return Err(SendError::Destroyed),
-            Phase::Stopped(StopReason::AuthFailed(_)) => return Err(SendError::AuthFailed),
-            Phase::Stopped(StopReason::GaveUp { .. }) => return Err(SendError::GaveUp),
-            _ => {}
-        }
+        self.check_sendable()?;
         let capacity = self.config.outbox_bound();
         if self.outbox.len() >= capacity {
             return Err(SendError::QueueFull { capacity });
@@ -277,6 +282,182 @@ impl Connection {
         Ok(id)
     }
 
+    /// Subscribes to `topic` (contract "Topics"). The `subscribe` goes out
+    /// at once when connected, otherwise after the next `auth_success`, and
+    /// again after every reconnect (with `since` = the topic's position, so
+    /// nothing is missed or applied twice) until the app unsubscribes or
+    /// the server refuses or ends the topic for good. The topic's progress
+    /// is reported with [`TopicEvent`]s inside [`Event::Topic`]; its state
+    /// is [`Connection::topic`]. Subscribing to a topic already subscribed
+    /// (or being subscribed) changes nothing; subscribing to a failed one
+    /// tries again from its position.
+    ///
+    /// ```
+    /// use tether_core::{
+    ///     Config, Connection, Effect, Event, Input, RawJson, Secret, SubscribeOptions, TopicEvent,
+    ///     TopicState,
+    /// };
+    ///
+    /// let mut conn = Connection::new(Config::default());
+    /// let sent = |conn: &mut Connection| -> Vec<String> {
+    ///     std::iter::from_fn(|| conn.poll_effect())
+    ///         .filter_map(|e| match e {
+    ///             Effect::SendFrame(frame) => Some(frame),
+    ///             _ => None,
+    ///         })
+    ///         .collect()
+    /// };
+    /// conn.handle(0, Input::SetToken { token: Secret::new("tok"), expires_in: None });
+    /// // Subscribing and publishing before the connection is up: both wait.
+    /// conn.subscribe(0, "room:42", SubscribeOptions { last: 50 }).unwrap();
+    /// let id = conn.publish(0, "room:42", "chat.text", RawJson::new(r#"{"text":"hi"}"#).unwrap()).unwrap();
+    /// assert_eq!(conn.topic("room:42").unwrap().state, TopicState::Subscribing);
+    /// conn.handle(0, Input::Connect);
+    /// conn.handle(10, Input::Opened);
+    /// conn.handle(20, Input::Frame(r#"{"type":"auth_success","payload":{"user_id":"u1",
+    ///     "authenticated_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:15:00Z"}}"#.into()));
+    /// // The subscribe goes out after `auth_success`; the publish waits for `subscribed`.
+    /// let frames = sent(&mut conn);
+    /// assert!(frames.iter().any(|f| f.contains(r#""type":"subscribe""#) && f.contains(r#""last":50"#)));
+    /// assert!(!frames.iter().any(|f| f.contains(r#""type":"publish""#)));
+    ///
+    /// conn.handle(30, Input::Frame(r#"{"type":"subscribed","payload":{"topic":"room:42",
+    ///     "epoch":"e1","offset":7,"from":8,"presence":[]}}"#.into()));
+    /// assert!(sent(&mut conn).iter().any(|f| f.contains(id.as_str())), "the publish goes out now");
+    /// assert_eq!(conn.topic("room:42").unwrap().state, TopicState::Subscribed);
+    ///
+    /// // Its ack, then the message itself as every subscriber gets it.
+    /// conn.handle(40, Input::Frame(format!(r#"{{"type":"ack","payload":{{"id":"{id}","topic":"room:42","offset":8}}}}"#)));
+    /// conn.handle(41, Input::Frame(r#"{"type":"message","payload":{"topic":"room:42","offset":8,
+    ///     "event":"chat.text","data":{"text":"hi"},"from":{"user_id":"u1","username":"alice"},
+    ///     "id":"m8","created_at":"2026-01-01T00:00:01Z"}}"#.into()));
+    /// let events: Vec<TopicEvent> = std::iter::from_fn(|| conn.poll_effect())
+    ///     .filter_map(|e| match e {
+    ///         Effect::Emit(Event::Topic(event)) => Some(event),
+    ///         _ => None,
+    ///     })
+    ///     .collect();
+    /// assert!(matches!(&events[0], TopicEvent::Published { offset: 8, .. }));
+    /// assert!(matches!(&events[1], TopicEvent::Message { message, replayed: false } if message.offset == 8));
+    /// assert_eq!(conn.topic("room:42").unwrap().position.unwrap().offset, 8);
+    /// ```
+    ///
+    /// # Errors
+    /// [`TopicError::InvalidTopic`] for a name that is not `<kind>:<id>`,
+    /// [`TopicError::InvalidLast`] for `last` over
+    /// [`tether_protocol::MAX_LAST`], [`TopicError::TooManyTopics`] beyond
+    /// [`tether_protocol::MAX_TOPICS_PER_SOCKET`] topics,
+    /// [`TopicError::Unsupported`] when the adapter has no topics,
+    /// [`TopicError::Destroyed`] after [`Input::Destroy`].
+    pub fn subscribe(
+        &mut self,
+        now: Millis,
+        topic: &str,
+        options: SubscribeOptions,
+    ) -> Result<(), TopicError> {
+        self.now = self.now.max(now);
+        if self.is_destroyed() {
+            return Err(TopicError::Destroyed);
+        }
+        if !self.auth.topics() {
+            return Err(TopicError::Unsupported);
+        }
+        if !is_valid_topic(topic) {
+            return Err(TopicError::InvalidTopic {
+                topic: topic.to_owned(),
+            });
+        }
+        if options.last > MAX_LAST {
+            return Err(TopicError::InvalidLast {
+                last: options.last,
+                max: MAX_LAST,
+            });
+        }
+        let online = matches!(self.phase, Phase::Online { .. });
+        let result = self
+            .topics
+            .subscribe(topic, options, online, MAX_TOPICS_PER_SOCKET);
+        self.drain_topics();
+        result
+    }
+
+    /// Unsubscribes from `topic`: `unsubscribe` goes out if the server
+    /// holds the subscription, the topic's pending publishes fail with
+    /// [`SendError::TopicEnded`], and the topic is forgotten
+    /// ([`TopicState::Unsubscribed`](crate::TopicState::Unsubscribed);
+    /// [`Connection::topic`] is `None`). Nothing happens for a topic the app
+    /// has not subscribed to.
+    pub fn unsubscribe(&mut self, now: Millis, topic: &str) {
+        self.now = self.now.max(now);
+        self.topics.unsubscribe(topic);
+        self.drain_topics();
+    }
+
+    /// Publishes `event` with `data` to `topic` through the acked outbox
+    /// and returns its id. It is held until the topic is subscribed, sent
+    /// then, and resent after every reconnect (after the topic's new
+    /// `subscribed`) until its `ack` ([`TopicEvent::Published`], with the
+    /// message's offset) or its failure ([`TopicEvent::PublishFailed`]): a
+    /// `nack` is final except `rate_limited` (resent after a backoff) and
+    /// `not_subscribed` (resent after the topic's next `subscribed`); the
+    /// topic ending fails it with [`SendError::TopicEnded`]; it expires like
+    /// a `send` ([`Config::outbox_max_age`]).
+    ///
+    /// # Errors
+    /// [`SendError::NotSubscribed`] when the app has not subscribed to the
+    /// topic (or it failed); [`SendError::TooLarge`] when the encoded
+    /// `publish` frame exceeds the frame limit in force;
+    /// [`SendError::QueueFull`], [`SendError::AuthFailed`],
+    /// [`SendError::GaveUp`] and [`SendError::Destroyed`] as for
+    /// [`Connection::send`].
+    pub fn publish(
+        &mut self,
+        now: Millis,
+        topic: &str,
+        event: &str,
+        data: RawJson,
+    ) -> Result<MessageId, SendError> {
+        self.now = self.now.max(now);
+        self.check_sendable()?;
+        if !self.topics.wanted(topic) {
+            return Err(SendError::NotSubscribed {
+                topic: topic.to_owned(),
+            });
+        }
+        let capacity = self.config.outbox_bound();
+        if self.outbox.len() >= capacity {
+            return Err(SendError::QueueFull { capacity });
+        }
+        let id = MessageId::new(self.rng.uuid_v4());
+        let frame = self.auth.topic_frame(&ClientMessage::Publish(Publish {
+            id: id.as_str().to_owned(),
+            topic: topic.to_owned(),
+            event: event.to_owned(),
+            data,
+        }));
+        let limit = self.send_limit();
+        if frame.len() > limit {
+            return Err(SendError::TooLarge {
+                size: frame.len(),
+                limit,
+            });
+        }
+        let live = matches!(self.phase, Phase::Online { .. }) && self.topics.is_live(topic);
+        if live {
+            self.effects.push(Effect::SendFrame(frame.clone()));
+        }
+        self.outbox
+            .push_publish(id.clone(), frame, self.now, topic.to_owned(), live);
+        Ok(id)
+    }
+
+    /// The state, presence and position of `topic`; `None` when the app
+    /// has not subscribed to it (never, or it unsubscribed, or the session
+    /// ended).
+    pub fn topic(&self, topic: &str) -> Option<TopicSnapshot> {
+        self.topics.snapshot(topic)
+    }
+
     /// The next effect to execute, in order.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         if self.ready.is_empty() {
@@ -293,7 +474,9 @@ impl Connection {
 
     /// The earliest time the machine wants an [`Input::Tick`], if any. The
     /// driver keeps its one timer armed at this time, re-reading it after
-    /// every [`handle`](Self::handle) and [`send`](Self::send).
+    /// every call that takes `now` ([`handle`](Self::handle),
+    /// [`send`](Self::send), [`subscribe`](Self::subscribe),
+    /// [`unsubscribe`](Self::unsubscribe), [`publish`](Self::publish)).
     pub fn deadline(&self) -> Option<Millis> {
         self.next_due().map(|(at, _)| at)
     }
@@ -412,6 +595,7 @@ impl Connection {
     }
 
     fn on_sign_out(&mut self) {
+        self.end_topics();
         self.close_socket(1000, "Signed out");
         self.forget_token();
         self.resume = false;
@@ -547,6 +731,7 @@ impl Connection {
     }
 
     fn on_destroy(&mut self) {
+        self.end_topics();
         self.close_socket(1000, "Client disconnect");
         self.set_phase(Phase::Stopped(StopReason::Destroyed));
         self.fail_pending(&SendError::Destroyed);
@@ -614,13 +799,48 @@ impl Connection {
             }
             ServerMessage::Ack(ack) => {
                 if let Some(entry) = self.outbox.remove(&ack.id) {
-                    self.emit(Event::Ack { id: entry.id });
+                    let event = match entry.topic {
+                        None => Event::Ack { id: entry.id },
+                        Some(topic) => Event::Topic(TopicEvent::Published {
+                            id: entry.id,
+                            topic,
+                            offset: ack.offset.unwrap_or(0),
+                        }),
+                    };
+                    self.emit(event);
                 }
             }
             ServerMessage::Nack(nack) => self.on_nack(nack),
             ServerMessage::Error(err) => self.error(ConnectionError::Server {
                 code: err.code,
                 message: err.message,
+            }),
+            ServerMessage::Subscribed(subscribed) => {
+                self.topics.on_subscribed(subscribed);
+                self.drain_topics();
+            }
+            ServerMessage::SubscribeError(refusal) => {
+                let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
+                let retry_at = |n| now.saturating_add(ms(backoff.delay(n, rng)));
+                self.topics.on_subscribe_error(refusal, retry_at);
+                self.drain_topics();
+            }
+            ServerMessage::Unsubscribed(ended) => {
+                self.topics.on_unsubscribed(ended);
+                self.drain_topics();
+            }
+            ServerMessage::Message(message) => {
+                self.topics.on_message(message);
+                self.drain_topics();
+            }
+            ServerMessage::Presence(presence) => {
+                self.topics.on_presence(presence);
+                self.drain_topics();
+            }
+            // An adapter that hands the app's own frames over as contract frames.
+            ServerMessage::App(app) => self.emit(Event::Message {
+                kind: app.kind,
+                payload: app.payload,
             }),
             other => {
                 let kind = other_kind(&other);
@@ -660,9 +880,9 @@ impl Connection {
         self.server_max_frame = max_frame;
         // Queued messages that the server would not take fail at once.
         let limit = self.send_limit();
-        for (id, size) in self.outbox.remove_larger(limit) {
-            let error = SendError::TooLarge { size, limit };
-            self.emit(Event::SendFailed { id, error });
+        for entry in self.outbox.remove_larger(limit) {
+            let size = entry.frame.len();
+            self.fail_entry(entry, SendError::TooLarge { size, limit });
         }
         let answered_gen =
             (!self.auths_in_flight.is_empty()).then(|| self.auths_in_flight.remove(0));
@@ -709,6 +929,10 @@ impl Connection {
                 // Sent once: nothing will ack them.
                 self.outbox.take_all();
             }
+            // Publishes go again after their topic's new `subscribed`.
+            self.outbox.unsend_all();
+            self.topics.connected();
+            self.drain_topics();
         }
         // A newer token arrived while this auth was in flight: use it.
         if self.auths_in_flight.is_empty() && answered_gen.is_some_and(|g| g != self.token_gen) {
@@ -718,7 +942,8 @@ impl Connection {
 
     /// A `nack`: final for the message (reported, never silent), except
     /// `rate_limited`, which holds it back for a backoff and resends it.
-    /// `not_subscribed` is final too while the machine has no topics.
+    /// For a publish, `not_subscribed` resends it after its topic's next
+    /// `subscribed` (it fails when the topic ends); for a `send` it is final.
     fn on_nack(&mut self, nack: Nack) {
         if nack.code == NackCode::RateLimited {
             let (backoff, now, rng) = (self.config.backoff, self.now, &mut self.rng);
@@ -726,15 +951,15 @@ impl Connection {
             self.outbox.hold(&nack.id, until);
             return;
         }
+        if nack.code == NackCode::NotSubscribed && self.outbox.unsend(&nack.id).is_some() {
+            return;
+        }
         if let Some(entry) = self.outbox.remove(&nack.id) {
             let error = SendError::Nacked {
                 code: nack.code,
                 message: nack.message,
             };
-            self.emit(Event::SendFailed {
-                id: entry.id,
-                error,
-            });
+            self.fail_entry(entry, error);
         }
     }
 
@@ -793,7 +1018,12 @@ impl Connection {
                 Due::Expire,
             )
         });
-        [phase, refresh, resend, expire]
+        let topic_retry = self
+            .topics
+            .next_retry()
+            .filter(|_| matches!(self.phase, Phase::Online { .. }))
+            .map(|at| (at, Due::TopicRetry));
+        [phase, refresh, resend, expire, topic_retry]
             .into_iter()
             .flatten()
             .min_by_key(|(at, _)| *at)
@@ -857,8 +1087,13 @@ impl Connection {
                 self.refresh = Refresh::InFlight { failures };
                 self.effects.push(Effect::RefreshToken);
             }
+            (Due::TopicRetry, Phase::Online { .. }) => {
+                self.topics.retry_due(self.now);
+                self.drain_topics();
+            }
             (Due::Resend, Phase::Online { .. }) => {
-                let frames = self.outbox.release(self.now);
+                let topics = &self.topics;
+                let frames = self.outbox.release(self.now, |t| topics.is_live(t));
                 self.effects
                     .extend(frames.into_iter().map(Effect::SendFrame));
             }
@@ -868,9 +1103,8 @@ impl Connection {
                     let error = SendError::Expired {
                         max_age: Duration::from_millis(max_age),
                     };
-                    for id in self.outbox.expire(cutoff) {
-                        let error = error.clone();
-                        self.emit(Event::SendFailed { id, error });
+                    for entry in self.outbox.expire(cutoff) {
+                        self.fail_entry(entry, error.clone());
                     }
                 }
             }
@@ -930,6 +1164,7 @@ impl Connection {
     /// Final authentication failure: forget the token, go to the login
     /// route, fail pending messages. The caller has closed the socket.
     fn fail_auth(&mut self, code: AuthErrorCode, message: String) {
+        self.end_topics();
         self.forget_token();
         self.resume = false;
         self.set_phase(Phase::Stopped(StopReason::AuthFailed(code.clone())));
@@ -954,11 +1189,16 @@ impl Connection {
 
     fn fail_pending(&mut self, error: &SendError) {
         for entry in self.outbox.take_all() {
-            self.emit(Event::SendFailed {
-                id: entry.id,
-                error: error.clone(),
-            });
+            self.fail_entry(entry, error.clone());
         }
+    }
+
+    /// The session is ending (sign-out, final authentication failure,
+    /// destroy): every topic is forgotten; the caller fails the pending
+    /// messages with the reason.
+    fn end_topics(&mut self) {
+        self.topics.end_all();
+        self.drain_topics();
     }
 
     /// Closes the socket the machine holds, if any (not one that is already
@@ -983,11 +1223,17 @@ impl Connection {
     }
 
     fn set_phase(&mut self, phase: Phase) {
+        let was_online = matches!(self.phase, Phase::Online { .. });
         self.phase = phase;
         let to = public_state(&self.phase);
         if to != self.announced {
             let from = std::mem::replace(&mut self.announced, to);
             self.emit(Event::StateChanged { from, to });
+        }
+        if was_online && !matches!(self.phase, Phase::Online { .. }) {
+            // The server forgets this socket's subscriptions with it.
+            self.topics.disconnected();
+            self.drain_topics();
         }
     }
 
@@ -1021,6 +1267,67 @@ impl Connection {
             });
             self.effects.push(Effect::SendFrame(frame));
         }
+    }
+
+    /// Refuses new messages while stopped for good.
+    fn check_sendable(&self) -> Result<(), SendError> {
+        match &self.phase {
+            Phase::Stopped(StopReason::Destroyed) => Err(SendError::Destroyed),
+            Phase::Stopped(StopReason::AuthFailed(_)) => Err(SendError::AuthFailed),
+            Phase::Stopped(StopReason::GaveUp { .. }) => Err(SendError::GaveUp),
+            _ => Ok(()),
+        }
+    }
+
+    /// Carries out what the topics asked for, in order.
+    fn drain_topics(&mut self) {
+        // The buffer goes back afterwards, so a message costs no allocation
+        // for it (none of these actions makes the topics act again).
+        let mut actions = std::mem::take(&mut self.topics.out);
+        for action in actions.drain(..) {
+            match action {
+                Action::Subscribe(subscribe) => {
+                    let frame = self.auth.topic_frame(&ClientMessage::Subscribe(subscribe));
+                    self.effects.push(Effect::SendFrame(frame));
+                }
+                Action::Unsubscribe(unsubscribe) => {
+                    let frame = self
+                        .auth
+                        .topic_frame(&ClientMessage::Unsubscribe(unsubscribe));
+                    self.effects.push(Effect::SendFrame(frame));
+                }
+                Action::Emit(event) => self.emit(Event::Topic(event)),
+                Action::Flush(topic) => {
+                    let frames = self.outbox.flush(&topic);
+                    self.effects
+                        .extend(frames.into_iter().map(Effect::SendFrame));
+                }
+                Action::End(topic) => {
+                    for entry in self.outbox.remove_topic(&topic) {
+                        let topic = topic.clone();
+                        self.fail_entry(entry, SendError::TopicEnded { topic });
+                    }
+                }
+            }
+        }
+        debug_assert!(self.topics.out.is_empty(), "an action made the topics act");
+        self.topics.out = actions;
+    }
+
+    /// Reports a message that left the outbox without an ack.
+    fn fail_entry(&mut self, entry: Entry, error: SendError) {
+        let event = match entry.topic {
+            None => Event::SendFailed {
+                id: entry.id,
+                error,
+            },
+            Some(topic) => Event::Topic(TopicEvent::PublishFailed {
+                id: entry.id,
+                topic,
+                error,
+            }),
+        };
+        self.emit(event);
     }
 
     fn error(&mut self, error: ConnectionError) {
@@ -1099,6 +1406,12 @@ fn other_kind(message: &ServerMessage) -> String {
         ServerMessage::Ack(_) => "ack",
         ServerMessage::Nack(_) => "nack",
         ServerMessage::Error(_) => "error",
+        ServerMessage::Subscribed(_) => "subscribed",
+        ServerMessage::SubscribeError(_) => "subscribe_error",
+        ServerMessage::Unsubscribed(_) => "unsubscribed",
+        ServerMessage::Message(_) => "message",
+        ServerMessage::Presence(_) => "presence",
+        ServerMessage::App(app) => return app.kind.clone(),
         _ => "unknown",
     }
     .to_owned()

@@ -45,6 +45,12 @@ pub(crate) struct Entry {
     pub(crate) held_until: Option<Millis>,
     /// How many `rate_limited` nacks it got (the backoff exponent).
     pub(crate) rate_limited: u32,
+    /// The topic of a publish (`None` for a `send`). A publish goes out
+    /// only while its topic is subscribed.
+    pub(crate) topic: Option<String>,
+    /// Whether a publish went out on the current socket since its topic's
+    /// last `subscribed` (a `send` is resent on every new socket instead).
+    pub(crate) sent: bool,
 }
 
 /// Unacknowledged messages in send order, each with its encoded frame.
@@ -73,6 +79,28 @@ impl Outbox {
             queued_at,
             held_until: None,
             rate_limited: 0,
+            topic: None,
+            sent: false,
+        });
+    }
+
+    /// Queues a publish to `topic`; `sent` when it went out at once.
+    pub(crate) fn push_publish(
+        &mut self,
+        id: MessageId,
+        frame: String,
+        queued_at: Millis,
+        topic: String,
+        sent: bool,
+    ) {
+        self.entries.push(Entry {
+            id,
+            frame,
+            queued_at,
+            held_until: None,
+            rate_limited: 0,
+            topic: Some(topic),
+            sent,
         });
     }
 
@@ -92,6 +120,8 @@ impl Outbox {
                 queued_at: 0,
                 held_until: None,
                 rate_limited: 0,
+                topic: None,
+                sent: false,
             };
             let entry = std::mem::replace(&mut self.entries[index], empty);
             self.head += 1;
@@ -113,6 +143,7 @@ impl Outbox {
         let index = self.position(id)?;
         let entry = &mut self.entries[index];
         entry.rate_limited = entry.rate_limited.saturating_add(1);
+        entry.sent = false;
         if entry.held_until.is_none() {
             self.held += 1;
         }
@@ -128,9 +159,11 @@ impl Outbox {
         self.live().filter_map(|e| e.held_until).min()
     }
 
-    /// Releases the entries held until `now` or earlier and returns their
-    /// frames, in send order.
-    pub(crate) fn release(&mut self, now: Millis) -> Vec<String> {
+    /// Releases the entries held until `now` or earlier and returns the
+    /// frames to send now, in send order: the `send`s, and the publishes
+    /// whose topic is `live` (the others wait for their topic's next
+    /// `subscribed`).
+    pub(crate) fn release(&mut self, now: Millis, live: impl Fn(&str) -> bool) -> Vec<String> {
         let mut frames = Vec::new();
         if self.held == 0 {
             return frames;
@@ -139,10 +172,54 @@ impl Outbox {
             if entry.held_until.is_some_and(|at| at <= now) {
                 entry.held_until = None;
                 self.held -= 1;
+                if entry.topic.as_deref().is_none_or(&live) {
+                    entry.sent = true;
+                    frames.push(entry.frame.clone());
+                }
+            }
+        }
+        frames
+    }
+
+    /// The publishes to `topic` not sent since its `subscribed` and not
+    /// held back: their frames, in send order, now marked sent.
+    pub(crate) fn flush(&mut self, topic: &str) -> Vec<String> {
+        let mut frames = Vec::new();
+        for entry in &mut self.entries[self.head..] {
+            if !entry.sent && entry.held_until.is_none() && entry.topic.as_deref() == Some(topic) {
+                entry.sent = true;
                 frames.push(entry.frame.clone());
             }
         }
         frames
+    }
+
+    /// A new socket: no publish has gone out on it yet.
+    pub(crate) fn unsend_all(&mut self) {
+        for entry in &mut self.entries[self.head..] {
+            entry.sent = false;
+        }
+    }
+
+    /// The publish with this id must go again after its topic's next
+    /// `subscribed` (a `not_subscribed` nack): its topic, or `None` when
+    /// the id is unknown or not a publish.
+    pub(crate) fn unsend(&mut self, id: &str) -> Option<&str> {
+        let index = self.position(id)?;
+        let entry = &mut self.entries[index];
+        entry.topic.as_ref()?;
+        entry.sent = false;
+        entry.topic.as_deref()
+    }
+
+    /// Removes the publishes to `topic`, in send order.
+    pub(crate) fn remove_topic(&mut self, topic: &str) -> Vec<Entry> {
+        let ids: Vec<String> = self
+            .live()
+            .filter(|e| e.topic.as_deref() == Some(topic))
+            .map(|e| e.id.as_str().to_owned())
+            .collect();
+        ids.iter().filter_map(|id| self.remove(id)).collect()
     }
 
     /// When the oldest entry was queued.
@@ -152,32 +229,26 @@ impl Outbox {
 
     /// Removes the entries queued at `cutoff` or earlier (the oldest
     /// first), in send order.
-    pub(crate) fn expire(&mut self, cutoff: Millis) -> Vec<MessageId> {
+    pub(crate) fn expire(&mut self, cutoff: Millis) -> Vec<Entry> {
         let mut expired = Vec::new();
         while let Some(entry) = self.live().next()
             && entry.queued_at <= cutoff
         {
             let id = entry.id.as_str().to_owned();
-            expired.extend(self.remove(&id).map(|e| e.id));
+            expired.extend(self.remove(&id));
         }
         expired
     }
 
     /// Removes the entries whose frame is longer than `limit` bytes, in
-    /// send order, with their sizes.
-    pub(crate) fn remove_larger(&mut self, limit: usize) -> Vec<(MessageId, usize)> {
+    /// send order.
+    pub(crate) fn remove_larger(&mut self, limit: usize) -> Vec<Entry> {
         let ids: Vec<String> = self
             .live()
             .filter(|e| e.frame.len() > limit)
             .map(|e| e.id.as_str().to_owned())
             .collect();
-        ids.iter()
-            .filter_map(|id| self.remove(id))
-            .map(|e| {
-                let size = e.frame.len();
-                (e.id, size)
-            })
-            .collect()
+        ids.iter().filter_map(|id| self.remove(id)).collect()
     }
 
     /// Drops the acked entries before `head`.
@@ -189,10 +260,11 @@ impl Outbox {
         self.entries[self.head..].iter()
     }
 
-    /// The frames to send on a fresh socket: every entry not held back.
+    /// The frames to send on a fresh socket: every `send` not held back
+    /// (publishes wait for their topic's `subscribed`).
     pub(crate) fn frames(&self) -> impl Iterator<Item = &str> {
         self.live()
-            .filter(|e| e.held_until.is_none())
+            .filter(|e| e.held_until.is_none() && e.topic.is_none())
             .map(|e| e.frame.as_str())
     }
 
@@ -282,8 +354,9 @@ mod tests {
         assert_eq!(outbox.hold("zz", |_| 1), None);
         assert_eq!(frames(&outbox), ["frame 0", "frame 2"]);
         assert_eq!(outbox.next_release(), Some(200));
-        assert!(outbox.release(199).is_empty());
-        assert_eq!(outbox.release(200), ["frame 1"]);
+        assert!(outbox.release(199, |_| true).is_empty());
+        assert_eq!(outbox.release(200, |_| true), ["frame 1"]);
+        assert_eq!(outbox.held, 0, "the count of held entries follows");
         assert_eq!(outbox.next_release(), None);
         assert_eq!(frames(&outbox), ["frame 0", "frame 1", "frame 2"]);
         // Removing a held entry forgets the hold.
@@ -297,7 +370,7 @@ mod tests {
         let mut outbox = outbox(5);
         ack(&mut outbox, "m1");
         assert_eq!(outbox.oldest(), Some(0));
-        let expired: Vec<String> = outbox.expire(2).into_iter().map(String::from).collect();
+        let expired: Vec<String> = outbox.expire(2).into_iter().map(|e| e.id.into()).collect();
         assert_eq!(expired, ["m0", "m2"]);
         assert_eq!(outbox.oldest(), Some(3));
         assert_eq!(frames(&outbox), ["frame 3", "frame 4"]);
@@ -312,9 +385,69 @@ mod tests {
         let removed: Vec<(String, usize)> = outbox
             .remove_larger(100)
             .into_iter()
-            .map(|(id, size)| (id.into(), size))
+            .map(|e| (e.id.into(), e.frame.len()))
             .collect();
         assert_eq!(removed, [("m1".into(), 300), ("m3".into(), 400)]);
+        assert_eq!(outbox.len(), 2);
+    }
+
+    #[test]
+    fn publishes_go_out_only_when_flushed_for_their_topic() {
+        let mut outbox = outbox(1);
+        outbox.push_publish(
+            MessageId::new("p1".into()),
+            "pub 1".into(),
+            1,
+            "room:a".into(),
+            false,
+        );
+        outbox.push_publish(
+            MessageId::new("p2".into()),
+            "pub 2".into(),
+            2,
+            "room:b".into(),
+            true,
+        );
+        outbox.push_publish(
+            MessageId::new("p3".into()),
+            "pub 3".into(),
+            3,
+            "room:a".into(),
+            false,
+        );
+        assert_eq!(
+            frames(&outbox),
+            ["frame 0"],
+            "a new socket sends no publish"
+        );
+        assert_eq!(outbox.flush("room:a"), ["pub 1", "pub 3"]);
+        assert!(
+            outbox.flush("room:a").is_empty(),
+            "sent once per subscribed"
+        );
+        assert!(outbox.flush("room:b").is_empty(), "p2 went out already");
+        assert_eq!(outbox.unsend("p3"), Some("room:a"));
+        assert_eq!(outbox.unsend("m0"), None, "a send is not a publish");
+        assert_eq!(outbox.unsend("zz"), None);
+        assert_eq!(outbox.flush("room:a"), ["pub 3"]);
+        outbox.unsend_all();
+        assert_eq!(outbox.flush("room:b"), ["pub 2"]);
+        // Held publishes are released only for a live topic.
+        outbox.hold("p1", |_| 10);
+        outbox.hold("p2", |_| 10);
+        assert_eq!(outbox.flush("room:a"), ["pub 3"], "a held publish waits");
+        assert_eq!(outbox.release(10, |t| t == "room:b"), ["pub 2"]);
+        assert_eq!(
+            outbox.flush("room:a"),
+            ["pub 1"],
+            "released while not live: goes at the next flush"
+        );
+        let removed: Vec<String> = outbox
+            .remove_topic("room:a")
+            .into_iter()
+            .map(|e| e.id.into())
+            .collect();
+        assert_eq!(removed, ["p1", "p3"]);
         assert_eq!(outbox.len(), 2);
     }
 }

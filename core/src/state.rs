@@ -151,7 +151,8 @@ pub struct Snapshot {
     pub last_error: Option<ConnectionError>,
     /// The last measured ping round trip.
     pub rtt: Option<Duration>,
-    /// Messages accepted by `send` and not yet acknowledged.
+    /// Messages accepted by `send` and `publish` and not yet acknowledged
+    /// (nor failed).
     pub pending: usize,
     /// The authenticated user, once known.
     pub user_id: Option<String>,

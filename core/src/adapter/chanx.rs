@@ -28,6 +28,8 @@ const PING_REF: &str = "tether-ping-";
 ///   are the adapter's, `error` is an error, everything else is the app's
 ///   message (its `payload` as JSON; envelope keys such as `ref` are left out).
 /// - **final closes**: 4401 and 4403 (Chanx's 4000 + HTTP status).
+/// - **topics**: none; [`Connection::subscribe`](crate::Connection::subscribe)
+///   fails with [`TopicError::Unsupported`](crate::TopicError::Unsupported).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChanxAuth {
     /// The server authenticates with a cookie: connect even without a token.
@@ -225,6 +227,13 @@ impl Adapter for ChanxAuth {
     }
 
     fn refresh(&self) -> bool {
+        false
+    }
+
+    /// Chanx has no topics of the contract's kind (its group channels are
+    /// the server app's business): subscribing fails at once with
+    /// [`TopicError::Unsupported`](crate::TopicError::Unsupported).
+    fn topics(&self) -> bool {
         false
     }
 }

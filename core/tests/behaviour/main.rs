@@ -17,3 +17,5 @@ mod pinned;
 mod reconnect;
 mod refresh;
 mod sign_out;
+mod topics;
+mod topics_publish;

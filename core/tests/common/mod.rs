@@ -212,3 +212,170 @@ pub fn errors(effects: &[Effect]) -> Vec<tether_core::ConnectionError> {
 pub fn raw(body: Value) -> tether_protocol::RawJson {
     tether_protocol::RawJson::new(body.to_string()).expect("json! is JSON")
 }
+
+// ----- topics ---------------------------------------------------------------
+
+pub const ALICE: (&str, &str) = ("2f0c1e9a-0000-4000-8000-00000000000a", "alice");
+pub const BOB: (&str, &str) = ("2f0c1e9a-0000-4000-8000-00000000000b", "bob");
+
+pub fn user(u: (&str, &str)) -> tether_core::User {
+    tether_core::User {
+        user_id: u.0.into(),
+        username: u.1.into(),
+    }
+}
+
+fn users_json(users: &[(&str, &str)]) -> Value {
+    users
+        .iter()
+        .map(|(id, name)| serde_json::json!({"user_id": id, "username": name}))
+        .collect()
+}
+
+/// `subscribed` with `recovered` (absent when `None`) and no one present.
+pub fn subscribed(
+    topic: &str,
+    epoch: &str,
+    offset: u64,
+    from: u64,
+    recovered: Option<bool>,
+) -> String {
+    subscribed_with(topic, epoch, offset, from, recovered, &[])
+}
+
+pub fn subscribed_with(
+    topic: &str,
+    epoch: &str,
+    offset: u64,
+    from: u64,
+    recovered: Option<bool>,
+    presence: &[(&str, &str)],
+) -> String {
+    let mut payload = serde_json::json!({"topic": topic, "epoch": epoch, "offset": offset,
+        "from": from, "presence": users_json(presence)});
+    if let Some(recovered) = recovered {
+        payload["recovered"] = recovered.into();
+    }
+    serde_json::json!({"type": "subscribed", "payload": payload}).to_string()
+}
+
+pub fn subscribe_error(topic: &str, code: &str, retry: bool) -> String {
+    serde_json::json!({"type": "subscribe_error", "payload": {"topic": topic, "code": code,
+        "message": "no", "retry": retry}})
+    .to_string()
+}
+
+pub fn unsubscribed(topic: &str, code: &str, epoch: Option<&str>) -> String {
+    let mut payload = serde_json::json!({"topic": topic, "code": code, "message": "bye"});
+    if let Some(epoch) = epoch {
+        payload["epoch"] = epoch.into();
+    }
+    serde_json::json!({"type": "unsubscribed", "payload": payload}).to_string()
+}
+
+/// A `message` at `offset` whose data is `{"n": offset}`.
+pub fn topic_message(topic: &str, offset: u64) -> String {
+    serde_json::json!({"type": "message", "payload": {"topic": topic, "offset": offset,
+        "event": "chat.text", "data": {"n": offset}, "from": {"user_id": BOB.0, "username": BOB.1},
+        "id": format!("m-{topic}-{offset}"), "created_at": "2026-01-01T00:00:00Z"}})
+    .to_string()
+}
+
+pub fn presence(topic: &str, joined: &[(&str, &str)], left: &[(&str, &str)]) -> String {
+    serde_json::json!({"type": "presence", "payload": {"topic": topic,
+        "joined": users_json(joined), "left": users_json(left)}})
+    .to_string()
+}
+
+pub fn publish_ack(id: &str, topic: &str, offset: u64) -> String {
+    serde_json::json!({"type": "ack", "payload": {"id": id, "topic": topic, "offset": offset}})
+        .to_string()
+}
+
+pub fn nack(id: &str, code: &str) -> String {
+    serde_json::json!({"type": "nack", "payload": {"id": id, "code": code, "message": "refused"}})
+        .to_string()
+}
+
+pub fn topic_events(effects: &[Effect]) -> Vec<tether_core::TopicEvent> {
+    events(effects)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Topic(event) => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The messages applied: (topic, offset, replayed).
+pub fn applied(effects: &[Effect]) -> Vec<(String, u64, bool)> {
+    topic_events(effects)
+        .into_iter()
+        .filter_map(|e| match e {
+            tether_core::TopicEvent::Message { message, replayed } => {
+                Some((message.topic, message.offset, replayed))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The payloads of the frames of this `type` sent.
+pub fn sent_of(effects: &[Effect], kind: &str) -> Vec<Value> {
+    frames(effects)
+        .into_iter()
+        .filter(|f| f["type"] == kind)
+        .map(|f| f["payload"].clone())
+        .collect()
+}
+
+/// The topic state changes: (topic, state).
+pub fn topic_states(effects: &[Effect]) -> Vec<(String, tether_core::TopicState)> {
+    topic_events(effects)
+        .into_iter()
+        .filter_map(|e| match e {
+            tether_core::TopicEvent::State { topic, state } => Some((topic, state)),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Harness {
+    pub fn subscribe(&mut self, topic: &str, last: u32) -> Vec<Effect> {
+        self.conn
+            .subscribe(self.now, topic, tether_core::SubscribeOptions { last })
+            .expect("subscribe accepted");
+        self.drain()
+    }
+
+    pub fn unsubscribe(&mut self, topic: &str) -> Vec<Effect> {
+        self.conn.unsubscribe(self.now, topic);
+        self.drain()
+    }
+
+    pub fn publish(&mut self, topic: &str, n: u64) -> MessageId {
+        self.conn
+            .publish(
+                self.now,
+                topic,
+                "chat.text",
+                raw(serde_json::json!({"n": n})),
+            )
+            .expect("publish accepted")
+    }
+
+    pub fn topic_state(&self, topic: &str) -> Option<tether_core::TopicState> {
+        self.conn.topic(topic).map(|t| t.state)
+    }
+
+    /// Drops the socket (1006) and lets the reconnect authenticate; the
+    /// effects from the drop on.
+    pub fn reconnect(&mut self) -> Vec<Effect> {
+        let mut all = self.input(closed(1006));
+        let (_, _, at) = scheduled(&all)[0];
+        all.extend(self.tick_at(at));
+        all.extend(self.input(Input::Opened));
+        all.extend(self.frame(auth_success(900)));
+        all
+    }
+}
