@@ -4,7 +4,8 @@
 //! replay, at-most-once `send` delivery, and (with `--dev`) admin routes that
 //! inject faults for tests.
 //!
-//! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
+//! Routes: `POST /api/auth/{login,refresh,logout}`, `DELETE /api/auth/session`,
+//! the passkey routes of [`passkeys`], `POST /api/notifications`,
 //! `GET /api/ws/notification`, `GET /api/health`; with `--dev` also
 //! `GET /api/admin/{connections,received?user=}` and `POST /api/admin/{users,
 //! drop-sockets,withhold-pongs,refuse-sockets,expire-tokens,notify,flood,close,
