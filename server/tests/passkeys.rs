@@ -750,3 +750,25 @@ async fn next_text(ws: &mut Ws) -> String {
     .await
     .expect("a frame within 5 s")
 }
+
+#[test]
+fn the_relying_party_must_be_a_host_name_matching_the_origins() {
+    let config = |rp_id: &str, origin: &str| Config {
+        rp_id: rp_id.into(),
+        rp_origins: vec![Url::parse(origin).unwrap()],
+        ..Config::dev()
+    };
+    use tether_server::passkeys::Passkeys;
+    assert!(Passkeys::new(&config("localhost", "http://localhost:8080")).is_ok());
+    assert!(Passkeys::new(&config("example.com", "https://app.example.com")).is_ok());
+    // Browsers refuse WebAuthn on an IP address.
+    assert!(Passkeys::new(&config("127.0.0.1", "http://127.0.0.1:8080")).is_err());
+    assert!(Passkeys::new(&config("example.com", "https://example.org")).is_err());
+    assert!(
+        Passkeys::new(&Config {
+            rp_origins: Vec::new(),
+            ..Config::dev()
+        })
+        .is_err()
+    );
+}
