@@ -67,6 +67,8 @@ mod token;
 
 #[cfg(feature = "app")]
 pub mod app;
+#[cfg(feature = "passkeys")]
+pub mod passkeys;
 
 pub use browser::{UrlError, resolve_socket_url};
 pub use events::{Event, EventKind, EventStream, Subscription};
