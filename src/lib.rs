@@ -127,6 +127,8 @@ mod topic;
 
 #[cfg(feature = "app")]
 pub mod app;
+#[cfg(feature = "passkeys")]
+pub mod passkeys;
 
 pub use browser::{UrlError, resolve_socket_url};
 pub use events::{Event, EventKind, EventStream, Subscription};

@@ -9,7 +9,7 @@
 //! user's first `auth` does not carry the previous user's replay cursor.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::time::Duration;
 
 /// The `exp` claim of a JWT, in ms since the Unix epoch; `None` when `token`
@@ -25,9 +25,7 @@ use std::time::Duration;
 /// ```
 pub fn expires_at(token: &str) -> Option<u64> {
     // NumericDate: seconds, possibly with a fraction (kept to the ms).
-    let Value::Number(exp) = claims(token)?.exp? else {
-        return None;
-    };
+    let exp: serde_json::Number = claims(token)?.read(|c| c.exp)?;
     match exp.as_u64() {
         Some(seconds) => seconds.checked_mul(1000),
         None => exp
@@ -50,20 +48,29 @@ pub fn expires_at(token: &str) -> Option<u64> {
 /// assert_eq!(subject("opaque-token"), None);
 /// ```
 pub fn subject(token: &str) -> Option<String> {
-    match claims(token)?.sub? {
-        Value::String(sub) if !sub.is_empty() => Some(sub),
-        _ => None,
-    }
+    claims(token)?
+        .read(|c| c.sub)
+        .filter(|sub: &String| !sub.is_empty())
 }
 
-/// The claims the machine reads; any other is ignored. Read as any JSON, so
-/// a claim of an unexpected type does not hide the other.
+/// The claims the machine reads, as raw JSON (any other is ignored): each is
+/// read on its own, so a claim of an unexpected type does not hide the other.
 #[derive(Deserialize)]
 struct Claims {
     #[serde(default)]
-    exp: Option<Value>,
+    exp: Option<Box<RawValue>>,
     #[serde(default)]
-    sub: Option<Value>,
+    sub: Option<Box<RawValue>>,
+}
+
+impl Claims {
+    /// The claim `pick` returns, read as a `T`; `None` when absent or not one.
+    fn read<T: serde::de::DeserializeOwned>(
+        self,
+        pick: impl FnOnce(Self) -> Option<Box<RawValue>>,
+    ) -> Option<T> {
+        serde_json::from_str(pick(self)?.get()).ok()
+    }
 }
 
 /// The claims of the JWT `token`; `None` when `token` is not a JWT with a

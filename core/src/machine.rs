@@ -1281,7 +1281,10 @@ impl Connection {
 
     /// Carries out what the topics asked for, in order.
     fn drain_topics(&mut self) {
-        for action in std::mem::take(&mut self.topics.out) {
+        // The buffer goes back afterwards, so a message costs no allocation
+        // for it (none of these actions makes the topics act again).
+        let mut actions = std::mem::take(&mut self.topics.out);
+        for action in actions.drain(..) {
             match action {
                 Action::Subscribe(subscribe) => {
                     let frame = self.auth.topic_frame(&ClientMessage::Subscribe(subscribe));
@@ -1307,6 +1310,8 @@ impl Connection {
                 }
             }
         }
+        debug_assert!(self.topics.out.is_empty(), "an action made the topics act");
+        self.topics.out = actions;
     }
 
     /// Reports a message that left the outbox without an ack.

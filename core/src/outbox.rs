@@ -356,6 +356,7 @@ mod tests {
         assert_eq!(outbox.next_release(), Some(200));
         assert!(outbox.release(199, |_| true).is_empty());
         assert_eq!(outbox.release(200, |_| true), ["frame 1"]);
+        assert_eq!(outbox.held, 0, "the count of held entries follows");
         assert_eq!(outbox.next_release(), None);
         assert_eq!(frames(&outbox), ["frame 0", "frame 1", "frame 2"]);
         // Removing a held entry forgets the hold.

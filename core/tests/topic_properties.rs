@@ -338,8 +338,9 @@ impl World {
         self.effects()
     }
 
-    /// Runs the effects: the socket opens at once, and the server answers
-    /// `auth` and `ping` at once; every other answer waits in its queue.
+    /// Runs the effects: the socket opens at once, a token refresh succeeds
+    /// at once, and the server answers `auth` and `ping` at once; every
+    /// other answer waits in its queue.
     fn effects(&mut self) -> Result<(), TestCaseError> {
         while let Some(effect) = self.conn.poll_effect() {
             match effect {
@@ -362,6 +363,13 @@ impl World {
                         self.conn.handle(self.now, Input::Frame(answer));
                     }
                 }
+                Effect::RefreshToken => self.conn.handle(
+                    self.now,
+                    Input::TokenRefreshed {
+                        token: Secret::new("tok"),
+                        expires_in: None,
+                    },
+                ),
                 Effect::Emit(Event::Topic(event)) => self.app.on_event(event)?,
                 Effect::Emit(Event::SendFailed { .. } | Event::Ack { .. }) => {
                     prop_assert!(false, "a publish reported as a send");
@@ -460,7 +468,10 @@ impl World {
                         code: 1006,
                         reason: String::new(),
                     })?;
-                    self.tick_to_deadline()?;
+                    // A retry due at once has run already.
+                    if self.conn.state() != tether_core::ConnectionState::Connected {
+                        self.tick_to_deadline()?;
+                    }
                 }
             }
             Op::Reset(t) => {

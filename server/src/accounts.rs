@@ -130,7 +130,8 @@ pub struct User {
     pub id: Uuid,
     /// Login name.
     pub username: String,
-    password_hash: String,
+    /// `None` for an account created with a passkey.
+    password_hash: Option<String>,
 }
 
 /// Why an account could not be created.
@@ -140,7 +141,8 @@ pub enum CreateUserError {
     /// The username is taken.
     #[error("the username is taken")]
     Exists,
-    /// Empty username or password, or a username longer than 64 bytes.
+    /// Empty username or password, or a username longer than 64 bytes
+    /// (see [`valid_username`]).
     #[error("the username must be 1 to 64 characters and the password non-empty")]
     Invalid,
 }
@@ -206,23 +208,47 @@ impl Accounts {
         username: &str,
         password: &str,
     ) -> Result<Arc<User>, CreateUserError> {
-        if username.is_empty() || username.len() > 64 || password.is_empty() {
+        if !valid_username(username) || password.is_empty() {
             return Err(CreateUserError::Invalid);
         }
         if self.by_name.read().expect("lock").contains_key(username) {
             return Err(CreateUserError::Exists);
         }
-        let user = Arc::new(User {
+        self.insert_user(User {
             id,
             username: username.to_owned(),
-            password_hash: hash(&self.hasher, password),
-        });
+            password_hash: Some(hash(&self.hasher, password)),
+        })
+    }
+
+    /// Creates an account without a password (it signs in with a passkey),
+    /// with the id its passkey was registered for.
+    pub fn create_passwordless(
+        &self,
+        id: Uuid,
+        username: &str,
+    ) -> Result<Arc<User>, CreateUserError> {
+        if !valid_username(username) {
+            return Err(CreateUserError::Invalid);
+        }
+        self.insert_user(User {
+            id,
+            username: username.to_owned(),
+            password_hash: None,
+        })
+    }
+
+    fn insert_user(&self, user: User) -> Result<Arc<User>, CreateUserError> {
+        let user = Arc::new(user);
         let mut by_name = self.by_name.write().expect("lock");
-        if by_name.contains_key(username) {
+        if by_name.contains_key(&user.username) {
             return Err(CreateUserError::Exists);
         }
         by_name.insert(user.username.clone(), user.clone());
-        self.by_id.write().expect("lock").insert(id, user.clone());
+        self.by_id
+            .write()
+            .expect("lock")
+            .insert(user.id, user.clone());
         Ok(user)
     }
 
@@ -263,7 +289,11 @@ impl Accounts {
             }
         }
         let user = self.by_name(username);
-        let stored = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        // An unknown user, or one without a password, costs the same.
+        let stored = user
+            .as_ref()
+            .and_then(|u| u.password_hash.as_ref())
+            .unwrap_or(&self.dummy_hash);
         let ok = PasswordHash::new(stored).is_ok_and(|parsed| {
             self.hasher
                 .verify_password(password.as_bytes(), &parsed)
@@ -271,7 +301,7 @@ impl Accounts {
         });
         let mut failures = self.failures.lock().expect("lock");
         match user {
-            Some(user) if ok => {
+            Some(user) if ok && user.password_hash.is_some() => {
                 failures.pair.clear(&pair);
                 LoginOutcome::Ok(user)
             }
@@ -283,6 +313,11 @@ impl Accounts {
             }
         }
     }
+}
+
+/// Whether `username` is acceptable: 1 to 64 bytes.
+pub fn valid_username(username: &str) -> bool {
+    !username.is_empty() && username.len() <= 64
 }
 
 fn hash(hasher: &Argon2<'_>, password: &str) -> String {
@@ -302,8 +337,9 @@ mod tests {
     fn passwords_are_hashed_and_checked() {
         let accounts = Accounts::new(true);
         let alice = accounts.by_name("alice").unwrap();
-        assert!(alice.password_hash.starts_with("$argon2id$"));
-        assert!(!alice.password_hash.contains("wonderland"));
+        let stored = alice.password_hash.as_deref().unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(!stored.contains("wonderland"));
         let me = ClientKey::unknown();
         assert!(
             matches!(accounts.login("alice", "wonderland", me), LoginOutcome::Ok(u) if u.id == ALICE_ID)

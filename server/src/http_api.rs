@@ -10,15 +10,18 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json};
 use std::net::SocketAddr;
 use tether_protocol::{
     LOGIN_PATH, LOGOUT_PATH, LoginRequest, NOTIFICATIONS_PATH, NewNotification, REFRESH_COOKIE,
     REFRESH_PATH, Secret, TokenResponse, WS_PATH,
 };
+
+/// `DELETE` (Bearer or cookie): ends every session of the user, as logout.
+pub const SESSION_PATH: &str = "/api/auth/session";
 
 /// Lifetime of the refresh cookie.
 pub const REFRESH_MAX_AGE_SECS: u64 = 7 * 24 * 3600;
@@ -29,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route(LOGIN_PATH, post(login))
         .route(REFRESH_PATH, post(refresh))
         .route(LOGOUT_PATH, post(logout))
+        .route(SESSION_PATH, delete(logout))
         .route(NOTIFICATIONS_PATH, post(create_notification))
         .route("/api/health", get(|| async { "ok" }))
         .route(WS_PATH, get(crate::socket::upgrade))
@@ -68,7 +72,8 @@ fn cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     HeaderValue::from_str(&cookie).expect("cookie values are base64url and uuids")
 }
 
-fn token_response(state: &AppState, issued: Issued) -> Response {
+/// 200 with the login body and the refresh cookie of a new session.
+pub fn token_response(state: &AppState, issued: Issued) -> Response {
     let body = TokenResponse {
         access_token: Secret::new(issued.access_token),
         token_type: "Bearer".to_owned(),
@@ -138,10 +143,15 @@ async fn refresh(
     }
 }
 
-/// `POST /api/auth/logout`: a currently valid bearer token, or else the
-/// refresh cookie (then under the cookie rule). An expired or revoked
-/// token signs nobody out.
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiFailure> {
+/// `POST /api/auth/logout` and `DELETE /api/auth/session`: a currently
+/// valid bearer token, or else the refresh cookie (then under the cookie
+/// rule). Every session of the user ends and their sockets get `revoked`.
+/// An expired or revoked token signs nobody out.
+async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiFailure> {
     let by_token = bearer(&headers)
         .and_then(|token| state.sessions.authenticate(token).ok())
         .map(|claims| claims.sub);
@@ -149,7 +159,8 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         Some(user) => user,
         None => {
             let cookie = refresh_cookie(&headers).ok_or(ApiFailure::Unauthorized)?;
-            require_own_origin(&state, &headers, true)?;
+            // The cookie rule: a JSON body is required of POSTs only.
+            require_own_origin(&state, &headers, method == Method::POST)?;
             state
                 .sessions
                 .refresh_owner(cookie)

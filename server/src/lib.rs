@@ -5,7 +5,8 @@
 //! (see [`rooms`], [`topics`]), and (with `--dev`) admin routes that inject
 //! faults for tests.
 //!
-//! Routes: `POST /api/auth/{login,refresh,logout}`, `POST /api/notifications`,
+//! Routes: `POST /api/auth/{login,refresh,logout}`, `DELETE /api/auth/session`,
+//! the passkey routes of [`passkeys`], `POST /api/notifications`,
 //! `GET /api/ws/notification`, `GET /api/health`, `GET/POST /api/rooms`,
 //! `PUT/DELETE /api/rooms/{id}/members/{username}`; with `--dev` also
 //! `GET /api/admin/{connections,received?user=}`, `POST /api/admin/{users,
@@ -36,6 +37,7 @@ pub mod http_api;
 pub mod logging;
 pub mod notifications;
 pub mod origin;
+pub mod passkeys;
 pub mod registry;
 pub mod rooms;
 pub mod socket;
@@ -87,6 +89,16 @@ pub struct Config {
     /// Bound of each socket's queue of live frames; a socket further
     /// behind is closed with 1013. Defaults to 1,024 frames and 1 MiB.
     pub queue: registry::QueueLimits,
+    /// The WebAuthn relying party id: a host name, never an IP address
+    /// (browsers refuse WebAuthn there). Defaults to `localhost`.
+    pub rp_id: String,
+    /// The origins passkey ceremonies may come from (the SPA's). Defaults
+    /// to `http://localhost:8080` (the dev proxy); `tether-server` adds its
+    /// own address as `localhost`.
+    pub rp_origins: Vec<url::Url>,
+    /// How long a passkey ceremony (its challenge) stays valid. Defaults to
+    /// 5 minutes.
+    pub passkey_ceremony_ttl: Duration,
 }
 
 impl Config {
@@ -106,6 +118,9 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
             queue: registry::QueueLimits::default(),
+            rp_id: "localhost".to_owned(),
+            rp_origins: vec![url::Url::parse("http://localhost:8080").expect("valid url")],
+            passkey_ceremony_ttl: Duration::from_secs(300),
         }
     }
 
@@ -141,6 +156,8 @@ pub struct Shared {
     pub topics: topics::Topics,
     /// Fault switches.
     pub faults: faults::Faults,
+    /// Passkeys and passkey ceremonies.
+    pub passkeys: passkeys::Passkeys,
     next_socket_id: std::sync::atomic::AtomicU64,
 }
 
@@ -158,7 +175,12 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// State for `config`, with the demo users `alice` and `bob`.
+    ///
+    /// # Panics
+    /// If `config.rp_id` / `config.rp_origins` are not a valid relying
+    /// party (check first with [`passkeys::Passkeys::new`]).
     pub fn new(config: Config) -> Self {
+        let passkeys = passkeys::Passkeys::new(&config).expect("a valid relying party");
         let key = match &config.jwt_secret {
             Some(secret) => tokens::TokenKey::new(secret.clone()),
             None => tokens::TokenKey::random(),
@@ -172,6 +194,7 @@ impl AppState {
             rooms: rooms::Rooms::default(),
             topics: topics::Topics::default(),
             faults: faults::Faults::default(),
+            passkeys,
             next_socket_id: std::sync::atomic::AtomicU64::new(1),
             config,
         }))
@@ -226,7 +249,9 @@ pub fn app(state: AppState) -> Router {
         axum::http::StatusCode::REQUEST_TIMEOUT,
         state.config.request_timeout,
     );
-    let mut router = http_api::routes().merge(rooms::routes());
+    let mut router = http_api::routes()
+        .merge(rooms::routes())
+        .merge(passkeys::routes());
     if state.config.dev {
         router = router.merge(admin::routes(&state));
     }

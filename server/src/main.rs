@@ -45,6 +45,16 @@ struct Args {
     /// origin as /api, with index.html for client-side routes.
     #[arg(long, value_name = "DIR")]
     static_dir: Option<std::path::PathBuf>,
+    /// The WebAuthn relying party id of passkeys: a host name (browsers
+    /// refuse WebAuthn on an IP address), the host or a parent domain of
+    /// every --rp-origin.
+    #[arg(long, value_name = "HOST", default_value = "localhost")]
+    rp_id: String,
+    /// An origin passkey ceremonies may come from (the SPA's page).
+    /// Repeatable. Default: http://localhost:<port of --addr> and the dev
+    /// proxy http://localhost:8080.
+    #[arg(long = "rp-origin", value_name = "ORIGIN")]
+    rp_origins: Vec<url::Url>,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -64,7 +74,17 @@ async fn main() -> std::io::Result<()> {
     if allowed_origins.patterns().is_empty() {
         tracing::warn!("no --allowed-origin: browsers cannot use this server");
     }
+    // Bound first: the default --rp-origin names the port picked for 0.
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let addr = listener.local_addr()?;
+    let rp_origins = if args.rp_origins.is_empty() {
+        tether_server::passkeys::default_rp_origins(addr.port())
+    } else {
+        args.rp_origins
+    };
     let config = Config {
+        rp_id: args.rp_id,
+        rp_origins,
         allowed_origins,
         token_ttl: args.token_ttl,
         auth_timeout: args.auth_timeout,
@@ -75,9 +95,11 @@ async fn main() -> std::io::Result<()> {
         static_dir: args.static_dir,
         ..Config::production()
     };
+    if let Err(err) = tether_server::passkeys::Passkeys::new(&config) {
+        eprintln!("error: {err}");
+        std::process::exit(2);
+    }
     let state = AppState::new(config);
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let addr = listener.local_addr()?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}")?;

@@ -253,7 +253,6 @@ fn a_publish_over_the_frame_limit_fails_at_once_locally() {
         ..Config::default()
     });
     h.subscribe(ROOM, 0);
-    // The envelope counts: the same data fits as a smaller frame only.
     let data = raw(json!("x".repeat(80)));
     let ok = h.conn.publish(h.now, ROOM, "e", data.clone());
     assert!(ok.is_ok());
@@ -268,6 +267,20 @@ fn a_publish_over_the_frame_limit_fails_at_once_locally() {
         1,
         "nothing queued for the big one"
     );
+    // The whole frame counts: exactly at the limit is accepted, one byte
+    // over is not.
+    let SendError::TooLarge { size, .. } = err else {
+        unreachable!()
+    };
+    let fits = 150 - (size - 200);
+    let at_limit = raw(json!("x".repeat(fits)));
+    assert!(h.conn.publish(h.now, ROOM, "chat.text", at_limit).is_ok());
+    let over = raw(json!("x".repeat(fits + 1)));
+    assert!(matches!(
+        h.conn.publish(h.now, ROOM, "chat.text", over),
+        Err(SendError::TooLarge { size: 201, .. })
+    ));
+    assert_eq!(h.conn.snapshot().pending, 2);
     // A server `max_frame` smaller than a queued publish fails it on auth_success.
     let mut frame: serde_json::Value = serde_json::from_str(&auth_success(900)).unwrap();
     frame["payload"]["max_frame"] = json!(100);
@@ -275,11 +288,12 @@ fn a_publish_over_the_frame_limit_fails_at_once_locally() {
     h.input(Input::Opened);
     let fx = h.frame(frame.to_string());
     let failed = publish_failed(&fx);
-    assert_eq!(failed.len(), 1);
-    assert!(matches!(
-        failed[0].2,
-        SendError::TooLarge { limit: 100, .. }
-    ));
+    assert_eq!(failed.len(), 2, "both queued publishes are over 100 bytes");
+    assert!(
+        failed
+            .iter()
+            .all(|f| matches!(f.2, SendError::TooLarge { limit: 100, .. }))
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 use super::login::replace;
 use crate::app::api;
-use crate::app::components::{ConnectionPanel, Notifications, SendBox, Timeline};
+use crate::app::components::{ConnectionPanel, Notifications, PasskeysPanel, SendBox, Timeline};
 use crate::app::store::use_store;
 use crate::prelude::*;
 use leptos::prelude::*;
@@ -65,6 +65,7 @@ pub fn Dashboard() -> impl IntoView {
             <SendBox/>
             <Notifications/>
             <Timeline/>
+            <PasskeysPanel/>
         </main>
     }
     .into_any()

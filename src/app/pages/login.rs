@@ -1,4 +1,5 @@
 use crate::app::api;
+use crate::passkeys::{self, PasskeyError};
 use crate::prelude::*;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -19,6 +20,65 @@ pub fn Login() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+
+    // Passkeys: both buttons are disabled, with a line saying why, where the
+    // browser has no WebAuthn.
+    let supported = passkeys::passkey_support().webauthn;
+    let new_username = RwSignal::new(String::new());
+    let passkey_error = RwSignal::new(None::<String>);
+    let passkey_busy = RwSignal::new(false);
+    let passkey_done = {
+        let navigate = navigate.clone();
+        move |result: Result<Option<String>, PasskeyError>| match result {
+            Ok(name) => {
+                match name {
+                    Some(name) => api::store_username(&name),
+                    None => api::forget_username(),
+                }
+                navigate("/", NavigateOptions::default());
+            }
+            Err(e) => {
+                passkey_error.set(Some(e.message()));
+                passkey_busy.set(false);
+            }
+        }
+    };
+    let passkey_sign_in = {
+        let done = passkey_done.clone();
+        move |_| {
+            if passkey_busy.get_untracked() {
+                return;
+            }
+            passkey_busy.set(true);
+            passkey_error.set(None);
+            let done = done.clone();
+            spawn_local(async move {
+                done(
+                    passkeys::sign_in_with_passkey(conn, None)
+                        .await
+                        .map(|()| None),
+                );
+            });
+        }
+    };
+    let passkey_register = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if passkey_busy.get_untracked() {
+            return;
+        }
+        let name = new_username.get_untracked().trim().to_owned();
+        if name.is_empty() {
+            passkey_error.set(Some("Choose a username for the new account.".into()));
+            return;
+        }
+        passkey_busy.set(true);
+        passkey_error.set(None);
+        let done = passkey_done.clone();
+        spawn_local(async move {
+            let result = passkeys::register_passkey(conn, &name).await;
+            done(result.map(|()| Some(name)));
+        });
+    };
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -55,7 +115,8 @@ pub fn Login() -> impl IntoView {
 
     view! {
         <main class="centered">
-            <form class="card narrow login" on:submit=submit novalidate>
+            <div class="narrow" style="display: grid; gap: 1rem">
+            <form class="card login" on:submit=submit novalidate>
                 <div class="brand">
                     <img src="/favicon.svg" alt="" width="40" height="40"/>
                     <div>
@@ -101,8 +162,54 @@ pub fn Login() -> impl IntoView {
                 >
                     {move || if busy.get() { "Signing in…" } else { "Sign in" }}
                 </button>
+                <button
+                    type="button"
+                    data-testid="passkey-sign-in"
+                    disabled=move || !supported || passkey_busy.get()
+                    on:click=passkey_sign_in
+                >
+                    "Sign in with a passkey"
+                </button>
                 <p class="hint muted">"Demo users: alice / wonderland, bob / builder"</p>
             </form>
+            <form class="card login" on:submit=passkey_register novalidate>
+                <label for="passkey-username">"New account with a passkey"</label>
+                <input
+                    id="passkey-username"
+                    data-testid="passkey-username"
+                    name="new-username"
+                    autocomplete="username webauthn"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    placeholder="Choose a username"
+                    disabled=!supported
+                    prop:value=move || new_username.get()
+                    on:input=move |ev| new_username.set(event_target_value(&ev))
+                />
+                <button
+                    type="submit"
+                    data-testid="passkey-register"
+                    disabled=move || !supported || passkey_busy.get()
+                >
+                    "Create an account with a passkey"
+                </button>
+                {(!supported)
+                    .then(|| {
+                        view! {
+                            <p class="hint muted" data-testid="passkey-unsupported">
+                                "This browser does not support passkeys: sign in with a password."
+                            </p>
+                        }
+                    })}
+                <p class="form-error" role="alert" aria-live="assertive">
+                    {move || {
+                        passkey_error
+                            .get()
+                            .map(|e| view! { <span data-testid="passkey-error">{e}</span> })
+                    }}
+                </p>
+            </form>
+            </div>
         </main>
     }
     .into_any()

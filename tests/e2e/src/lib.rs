@@ -774,3 +774,5 @@ impl Drop for Session {
 pub fn text_of(id: &str) -> String {
     format!("document.querySelector('[data-testid=\"{id}\"]')?.textContent")
 }
+
+pub mod passkeys;
