@@ -223,3 +223,58 @@ pub(crate) fn check_size(frame: &str, limit: usize) -> Result<(), DecodeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An adapter that implements only what it must: every other method
+    /// speaks the contract.
+    #[derive(Debug)]
+    struct Minimal;
+
+    impl Adapter for Minimal {
+        fn auth_frame(&self, _token: Option<&Secret>, _last_seq: Option<u64>) -> Option<String> {
+            None
+        }
+
+        fn auth_response(&self, _frame: &str) -> Option<AuthOutcome> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_defaults_speak_the_contract() {
+        assert!(Minimal.requires_token() && Minimal.reauth_in_place());
+        assert!(Minimal.topics() && Minimal.refresh());
+        assert_eq!(Minimal.delivery(), Delivery::Acked);
+        assert_eq!(
+            Minimal.ping_frame(3).as_deref(),
+            Some(r#"{"type":"ping","payload":{"seq":3}}"#)
+        );
+        let body = RawJson::new("[1, 2]").unwrap();
+        assert_eq!(
+            Minimal.message_frame(&MessageId::new("m1".into()), &body),
+            r#"{"type":"send","payload":{"id":"m1","body":[1, 2]}}"#
+        );
+        for code in [4001, 4003, 1008] {
+            assert!(Minimal.final_close(code).is_some(), "{code}");
+        }
+        for code in [1000, 1006, 1013, 4000] {
+            assert_eq!(Minimal.final_close(code), None, "{code}");
+        }
+        assert_eq!(
+            Minimal.decode(r#"{"type":"pong","payload":{"seq":1}}"#, 100),
+            Incoming::Contract(ServerMessage::Pong(tether_protocol::Pong { seq: 1 }))
+        );
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_limit_fits() {
+        assert_eq!(check_size("abc", 3), Ok(()));
+        assert!(matches!(
+            check_size("abcd", 3),
+            Err(DecodeError::TooLarge { size: 4, limit: 3 })
+        ));
+    }
+}

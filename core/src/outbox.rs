@@ -1,6 +1,7 @@
 //! Messages with a delivery guarantee, kept until their `ack`.
 
 use crate::Millis;
+use std::collections::VecDeque;
 use std::fmt;
 
 /// The id of a message passed to [`crate::Connection::send`]: a UUID v4
@@ -54,26 +55,22 @@ pub(crate) struct Entry {
 }
 
 /// Unacknowledged messages in send order, each with its encoded frame.
-///
-/// A `Vec` and a start index rather than a `VecDeque`: acks mostly come in
-/// send order, so the oldest entry goes in O(1) by moving `head`.
+/// Acks mostly come in send order, and a `VecDeque` removes its front
+/// entry in O(1).
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    /// Entries before `head` are acked and emptied; they are dropped when
-    /// they outnumber the live ones.
-    entries: Vec<Entry>,
-    head: usize,
-    /// How many live entries are held after a `rate_limited` nack.
+    entries: VecDeque<Entry>,
+    /// How many entries are held after a `rate_limited` nack.
     held: usize,
 }
 
 impl Outbox {
     pub(crate) fn len(&self) -> usize {
-        self.entries.len() - self.head
+        self.entries.len()
     }
 
     pub(crate) fn push(&mut self, id: MessageId, frame: String, queued_at: Millis) {
-        self.entries.push(Entry {
+        self.entries.push_back(Entry {
             id,
             frame,
             queued_at,
@@ -93,7 +90,7 @@ impl Outbox {
         topic: String,
         sent: bool,
     ) {
-        self.entries.push(Entry {
+        self.entries.push_back(Entry {
             id,
             frame,
             queued_at,
@@ -105,31 +102,12 @@ impl Outbox {
     }
 
     fn position(&self, id: &str) -> Option<usize> {
-        Some(self.head + self.live().position(|e| e.id.as_str() == id)?)
+        self.live().position(|e| e.id.as_str() == id)
     }
 
     /// Removes the entry with this wire id, if any.
     pub(crate) fn remove(&mut self, id: &str) -> Option<Entry> {
-        let index = self.position(id)?;
-        let entry = if index > self.head {
-            self.entries.remove(index)
-        } else {
-            let empty = Entry {
-                id: MessageId(String::new()),
-                frame: String::new(),
-                queued_at: 0,
-                held_until: None,
-                rate_limited: 0,
-                topic: None,
-                sent: false,
-            };
-            let entry = std::mem::replace(&mut self.entries[index], empty);
-            self.head += 1;
-            if self.head * 2 >= self.entries.len() {
-                self.compact();
-            }
-            entry
-        };
+        let entry = self.entries.remove(self.position(id)?)?;
         if entry.held_until.is_some() {
             self.held -= 1;
         }
@@ -168,7 +146,7 @@ impl Outbox {
         if self.held == 0 {
             return frames;
         }
-        for entry in &mut self.entries[self.head..] {
+        for entry in &mut self.entries {
             if entry.held_until.is_some_and(|at| at <= now) {
                 entry.held_until = None;
                 self.held -= 1;
@@ -185,7 +163,7 @@ impl Outbox {
     /// held back: their frames, in send order, now marked sent.
     pub(crate) fn flush(&mut self, topic: &str) -> Vec<String> {
         let mut frames = Vec::new();
-        for entry in &mut self.entries[self.head..] {
+        for entry in &mut self.entries {
             if !entry.sent && entry.held_until.is_none() && entry.topic.as_deref() == Some(topic) {
                 entry.sent = true;
                 frames.push(entry.frame.clone());
@@ -196,7 +174,7 @@ impl Outbox {
 
     /// A new socket: no publish has gone out on it yet.
     pub(crate) fn unsend_all(&mut self) {
-        for entry in &mut self.entries[self.head..] {
+        for entry in &mut self.entries {
             entry.sent = false;
         }
     }
@@ -251,13 +229,8 @@ impl Outbox {
         ids.iter().filter_map(|id| self.remove(id)).collect()
     }
 
-    /// Drops the acked entries before `head`.
-    fn compact(&mut self) {
-        self.entries.drain(..std::mem::take(&mut self.head));
-    }
-
-    fn live(&self) -> std::slice::Iter<'_, Entry> {
-        self.entries[self.head..].iter()
+    fn live(&self) -> std::collections::vec_deque::Iter<'_, Entry> {
+        self.entries.iter()
     }
 
     /// The frames to send on a fresh socket: every `send` not held back
@@ -270,9 +243,8 @@ impl Outbox {
 
     /// Empties the outbox, returning what it held in send order.
     pub(crate) fn take_all(&mut self) -> Vec<Entry> {
-        self.compact();
         self.held = 0;
-        std::mem::take(&mut self.entries)
+        std::mem::take(&mut self.entries).into()
     }
 }
 
@@ -337,11 +309,11 @@ mod tests {
     }
 
     #[test]
-    fn a_long_run_of_in_order_acks_does_not_keep_the_acked() {
+    fn a_long_run_of_in_order_acks_leaves_only_the_unacked() {
         let mut outbox = outbox(1000);
         for i in 0..999 {
             ack(&mut outbox, &format!("m{i}")).unwrap();
-            assert!(outbox.entries.len() <= 2 * outbox.len(), "after ack {i}");
+            assert_eq!(outbox.len(), 999 - i, "after ack {i}");
         }
         assert_eq!(frames(&outbox), ["frame 999"]);
     }
@@ -379,7 +351,7 @@ mod tests {
     #[test]
     fn remove_larger_keeps_what_fits() {
         let mut outbox = Outbox::default();
-        for (i, size) in [10, 300, 20, 400].into_iter().enumerate() {
+        for (i, size) in [10, 300, 100, 101, 400].into_iter().enumerate() {
             outbox.push(MessageId::new(format!("m{i}")), "x".repeat(size), 0);
         }
         let removed: Vec<(String, usize)> = outbox
@@ -387,7 +359,11 @@ mod tests {
             .into_iter()
             .map(|e| (e.id.into(), e.frame.len()))
             .collect();
-        assert_eq!(removed, [("m1".into(), 300), ("m3".into(), 400)]);
+        // A frame of exactly the limit fits.
+        assert_eq!(
+            removed,
+            [("m1".into(), 300), ("m3".into(), 101), ("m4".into(), 400)]
+        );
         assert_eq!(outbox.len(), 2);
     }
 

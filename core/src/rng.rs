@@ -46,6 +46,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_generator_is_splitmix64() {
+        // The reference outputs of SplitMix64 seeded with 0.
+        let mut rng = SplitMix64::new(0);
+        let first: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
+        assert_eq!(
+            first,
+            [
+                0xe220_a839_7b1d_cdaf,
+                0x6e78_9e6a_a1b9_65f4,
+                0x06c4_5d18_8009_454f
+            ]
+        );
+    }
+
+    #[test]
+    fn every_uuid_has_the_version_and_variant_bits() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..256 {
+            let id = rng.uuid_v4();
+            assert_eq!(&id[14..15], "4", "{id}");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        }
+    }
+
+    #[test]
     fn uuids_look_like_v4() {
         let mut rng = SplitMix64::new(1);
         let id = rng.uuid_v4();

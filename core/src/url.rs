@@ -95,4 +95,12 @@ mod tests {
         assert_eq!(format!("{url:?}"), "SocketUrl(\"/api/ws?token=***\")");
         assert!(!url.to_string().contains("eyJ"));
     }
+
+    #[test]
+    fn display_keeps_every_other_parameter_and_hides_only_the_token() {
+        let url = SocketUrl::new("/api/ws?v=2&room=a", Some("secret"));
+        assert!(url.expose().contains("token=secret"), "{}", url.expose());
+        assert_eq!(url.to_string(), url.expose().replace("secret", "***"));
+        assert!(url.to_string().starts_with("/api/ws?v=2&room=a&"));
+    }
 }

@@ -272,6 +272,33 @@ mod tests {
             None
         );
         assert_eq!(chanx.auth_response("garbage"), None);
+        // An app's authenticator may add the user's id, a string or a number.
+        for (id, expected) in [(r#""u-7""#, "u-7"), ("42", "42")] {
+            let frame = format!(
+                r#"{{"action":"authentication","payload":{{"status_code":200,"data":{{"user_id":{id}}}}}}}"#
+            );
+            assert!(
+                matches!(chanx.auth_response(&frame), Some(AuthOutcome::Accepted { user_id, .. }) if user_id == expected),
+                "{frame}"
+            );
+        }
+        // After the answer, a success frame is nothing more to do.
+        assert_eq!(chanx.decode(ok, LIMIT), Incoming::Ignore);
+    }
+
+    #[test]
+    fn chanx_bad_frames_say_what_is_wrong() {
+        let chanx = ChanxAuth::query();
+        assert_eq!(
+            chanx.decode("not json", LIMIT),
+            Incoming::Malformed(DecodeError::Malformed("not valid JSON".into()))
+        );
+        assert_eq!(
+            chanx.decode(r#"{"type":"pong"}"#, LIMIT),
+            Incoming::Malformed(DecodeError::Malformed(
+                "not an object with a string `action`".into()
+            ))
+        );
     }
 
     #[test]
