@@ -331,9 +331,15 @@ mod tests {
         assert_eq!(outbox.held, 0, "the count of held entries follows");
         assert_eq!(outbox.next_release(), None);
         assert_eq!(frames(&outbox), ["frame 0", "frame 1", "frame 2"]);
-        // Removing a held entry forgets the hold.
+        // Removing a held entry forgets the hold, and only its own.
         outbox.hold("m2", |_| 50);
+        outbox.hold("m0", |_| 70);
+        assert_eq!(outbox.held, 2);
         ack(&mut outbox, "m2");
+        assert_eq!(outbox.held, 1);
+        assert_eq!(outbox.next_release(), Some(70));
+        ack(&mut outbox, "m0");
+        assert_eq!(outbox.held, 0);
         assert_eq!(outbox.next_release(), None);
     }
 
