@@ -37,7 +37,10 @@ fn main() {
     );
     // A topic message is only a frame type since issue 17: older trees
     // decode it as an error, which is not comparable.
-    println!("decode topic message: {:.0} ns/frame", best(decode(message)));
+    println!(
+        "decode topic message: {:.0} ns/frame",
+        best(decode(message))
+    );
     let ping = ClientMessage::Ping(Ping { seq: 7 });
     println!(
         "encode ping: {:.0} ns/frame",
