@@ -249,6 +249,22 @@ impl Inbox {
         }
     }
 
+    /// Forgets a claimed publish id that could not be applied (the store
+    /// was unavailable): the client's resend is applied then.
+    pub fn release_publish(&self, user: Uuid, id: &str) {
+        let key = digest(id);
+        let mut users = self.users.lock().expect("lock");
+        if let Some(received) = users.get_mut(&user)
+            && matches!(
+                received.publishes.ids.get(&key),
+                Some(PublishState::InFlight)
+            )
+        {
+            received.publishes.ids.remove(&key);
+            received.publishes.order.retain(|(k, _)| *k != key);
+        }
+    }
+
     /// The user's kept applied items (oldest first) and the total count.
     pub fn applied(&self, user: Uuid) -> (u64, Vec<Applied>) {
         self.users
