@@ -49,6 +49,17 @@ pub enum ApiFailure {
     /// 415: the request must be `Content-Type: application/json`.
     #[error("the request must have Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 503: the shared store (Redis) did not answer: nothing was done;
+    /// retry later.
+    #[error("the store is unavailable; retry later")]
+    StoreUnavailable,
+}
+
+impl From<crate::redis::StoreError> for ApiFailure {
+    fn from(err: crate::redis::StoreError) -> Self {
+        tracing::warn!(%err, "store unavailable");
+        Self::StoreUnavailable
+    }
 }
 
 impl ApiFailure {
@@ -67,6 +78,7 @@ impl ApiFailure {
             Self::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         }
     }
 }
