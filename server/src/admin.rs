@@ -226,10 +226,10 @@ async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, 
         }
         notified = match user {
             Some(user) => {
-                state.feeds.publish(user, title, text);
+                state.feeds.publish(user, title, text).await?;
                 1
             }
-            None => state.broadcast(title, text),
+            None => state.broadcast(title, text).await?,
         };
     }
     Ok(Json(json!({"notified": notified})).into_response())
@@ -255,6 +255,7 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
         last_seq = state
             .feeds
             .publish(user, "flood", &format!("#{}", i + 1))
+            .await?
             .seq;
     }
     Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
@@ -339,7 +340,7 @@ async fn reset_topic(
     } else {
         parse_json(&body)?
     };
-    let (head, subscribers) = state.topics.reset(&topic, reset.restart);
+    let (head, subscribers) = state.topics.reset(&topic, reset.restart).await?;
     Ok(Json(json!({"epoch": head.epoch, "subscribers": subscribers})).into_response())
 }
 
@@ -378,7 +379,8 @@ async fn publish_topic(
                 .map_err(|e| ApiFailure::BadRequest(e.to_string()))?;
             offset = state
                 .topics
-                .publish_as_server(&topic, &publish.event, &data);
+                .publish_as_server(&topic, &publish.event, &data)
+                .await?;
             1
         }
         (None, Some(count)) => {
@@ -390,7 +392,8 @@ async fn publish_topic(
                     .expect("an object of one integer serializes");
                 offset = state
                     .topics
-                    .publish_as_server(&topic, &publish.event, &data);
+                    .publish_as_server(&topic, &publish.event, &data)
+                    .await?;
             }
             count
         }

@@ -235,6 +235,6 @@ async fn create_notification(
 ) -> Result<Response, ApiFailure> {
     let user = authenticated_user(&state, &headers)?;
     let new: NewNotification = parse_json(&body)?;
-    let notification = state.feeds.publish(user, &new.title, &new.body);
+    let notification = state.feeds.publish(user, &new.title, &new.body).await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())
 }

@@ -165,6 +165,8 @@ pub struct Shared {
     pub passkeys: passkeys::Passkeys,
     /// The shared store, when `config.redis` is set.
     pub redis: Option<redis::Redis>,
+    /// This instance's pub/sub subscriptions (with `redis`).
+    pub pubsub: Option<Arc<redis::pubsub::PubSub>>,
     next_socket_id: std::sync::atomic::AtomicU64,
 }
 
@@ -209,7 +211,9 @@ impl AppState {
             Some(settings) => Some(redis::Redis::connect(settings).await?),
             None => None,
         };
-        Ok(Self::build(config, redis))
+        let state = Self::build(config, redis);
+        redis::pubsub::PubSub::spawn(&state);
+        Ok(state)
     }
 
     fn build(config: Config, redis: Option<redis::Redis>) -> Self {
@@ -218,17 +222,28 @@ impl AppState {
             Some(secret) => tokens::TokenKey::new(secret.clone()),
             None => tokens::TokenKey::random(),
         };
+        let pubsub = redis
+            .clone()
+            .map(|redis| Arc::new(redis::pubsub::PubSub::new(redis)));
+        let (feeds, topics) = match &pubsub {
+            Some(pubsub) => (
+                notifications::Feeds::redis(pubsub.clone(), notifications::RETAINED),
+                topics::Topics::redis(pubsub.clone(), topics::TOPIC_RETENTION),
+            ),
+            None => (notifications::Feeds::default(), topics::Topics::default()),
+        };
         Self(Arc::new(Shared {
             accounts: accounts::Accounts::new(config.fast_password_hashing),
             sessions: auth::Sessions::new(key, config.token_ttl),
             registry: registry::Registry::default(),
-            feeds: notifications::Feeds::default(),
+            feeds,
             inbox: delivery::Inbox::default(),
             rooms: rooms::Rooms::default(),
-            topics: topics::Topics::default(),
+            topics,
             faults: faults::Faults::default(),
             passkeys,
             redis,
+            pubsub,
             next_socket_id: std::sync::atomic::AtomicU64::new(1),
             config,
         }))
@@ -242,12 +257,32 @@ impl AppState {
 
     /// Publishes one notification to every user (the `--demo-feed` tick and
     /// the admin broadcast); returns how many users got one.
-    pub fn broadcast(&self, title: &str, body: &str) -> usize {
+    ///
+    /// # Errors
+    /// [`redis::StoreError`] at the first user the shared store did not
+    /// take one for (those before got theirs).
+    pub async fn broadcast(&self, title: &str, body: &str) -> Result<usize, redis::StoreError> {
         let users = self.accounts.all();
         for user in &users {
-            self.feeds.publish(user.id, title, body);
+            self.feeds.publish(user.id, title, body).await?;
         }
-        users.len()
+        Ok(users.len())
+    }
+
+    /// After the pub/sub connection (re)connected: every held user and
+    /// topic may be behind. Ends the local subscriptions of topics whose
+    /// epoch changed (`unsubscribed reset`), then tells every local socket
+    /// to catch up from the store.
+    pub async fn resync(&self) {
+        self.topics.check_epochs().await;
+        self.registry.send_to(None, &registry::Outbound::Resync);
+    }
+
+    /// A control event from the control channel (every instance gets it,
+    /// the publisher included).
+    pub async fn on_control(&self, event: redis::control::ControlEvent) {
+        // A2's `redis::control::apply(self, event).await` acts on it.
+        tracing::debug!(?event, "control event");
     }
 
     /// Asks every socket to close with 1001 (going away), for shutdown.

@@ -14,6 +14,18 @@ use uuid::Uuid;
 pub enum Outbound {
     /// Send this (already encoded) frame.
     Frame(Utf8Bytes),
+    /// A live `notification` of the socket's user. The socket sends it
+    /// only if it is the next one (`seq` one above the last it sent, in the
+    /// same epoch): it drops one it already sent, and reads a gap from the
+    /// store first.
+    Notification {
+        /// The feed's epoch when it was published.
+        epoch: std::sync::Arc<str>,
+        /// Its seq.
+        seq: u64,
+        /// The encoded frame.
+        frame: Utf8Bytes,
+    },
     /// A live frame of a topic (`message`, `presence`) for the socket's
     /// subscription of this generation; dropped if the socket has
     /// unsubscribed or subscribed again since it was queued.
@@ -22,9 +34,15 @@ pub enum Outbound {
         topic: std::sync::Arc<str>,
         /// The subscription it was queued for.
         generation: u64,
+        /// A `message`'s epoch and offset, merged like
+        /// [`Outbound::Notification`]'s seq (`None`: a `presence`).
+        position: Option<(std::sync::Arc<str>, u64)>,
         /// The encoded frame.
         frame: Utf8Bytes,
     },
+    /// The live feed may have lost frames (the pub/sub connection broke):
+    /// catch up the feed and every topic from the store.
+    Resync,
     /// The server ended the socket's subscription of this generation
     /// (`unsubscribed removed` or `reset`): forget it, send the frame.
     TopicEnded {
@@ -202,11 +220,12 @@ impl Outbound {
     /// Bytes this message counts against the queue bound.
     fn size(&self) -> usize {
         match self {
-            Self::Frame(frame) | Self::Topic { frame, .. } | Self::TopicEnded { frame, .. } => {
-                frame.len()
-            }
+            Self::Frame(frame)
+            | Self::Notification { frame, .. }
+            | Self::Topic { frame, .. }
+            | Self::TopicEnded { frame, .. } => frame.len(),
             Self::Close { reason, .. } => reason.len(),
-            Self::Revoked | Self::Expired | Self::Drop | Self::Stall(_) => 0,
+            Self::Revoked | Self::Expired | Self::Drop | Self::Stall(_) | Self::Resync => 0,
         }
     }
 }

@@ -130,18 +130,77 @@ impl Bucket {
     }
 }
 
+/// A frame of the replay queue: a notification or a topic message, with
+/// its seq or offset, or a frame sent as it is.
+#[derive(Debug)]
+struct Replayed {
+    stream: Stream,
+    position: u64,
+    frame: Utf8Bytes,
+}
+
+/// What a replayed frame belongs to.
+#[derive(Debug, PartialEq, Eq)]
+enum Stream {
+    Feed,
+    Topic(Arc<str>),
+    /// Sent as it is (an `unsubscribed reset`).
+    Plain,
+}
+
+/// One topic subscription of the socket: its generation, and the epoch and
+/// last offset it has sent (live messages at or below it are dropped).
+#[derive(Debug)]
+struct Subscription {
+    generation: u64,
+    epoch: Arc<str>,
+    offset: u64,
+}
+
+/// The feed's epoch and the last seq the socket sent (or that the client
+/// had).
+#[derive(Debug)]
+struct FeedPosition {
+    epoch: Arc<str>,
+    seq: u64,
+}
+
+/// What a live frame is, given what the socket has sent.
+enum Merge {
+    /// Sent already (or of another epoch): drop it.
+    Drop,
+    /// The next one: send it.
+    Next,
+    /// Some are missing before it: catch up from the store first.
+    Gap,
+}
+
+fn merge(epoch: &str, known: &str, position: u64, last: u64) -> Merge {
+    if epoch != known {
+        Merge::Gap
+    } else if position <= last {
+        Merge::Drop
+    } else if position == last + 1 {
+        Merge::Next
+    } else {
+        Merge::Gap
+    }
+}
+
 struct Session {
     state: AppState,
     socket: WebSocket,
     socket_id: u64,
     outbox: Outbox,
-    /// Replayed notifications (topic `None`) and topic messages still to
-    /// send, ahead of the live queue.
-    replay: VecDeque<(Option<Arc<str>>, Utf8Bytes)>,
-    /// The socket's topic subscriptions and their generations (the
-    /// [`crate::topics::Topics`] hub holds the same set; live frames of an
-    /// older generation are dropped).
-    subscriptions: HashMap<Arc<str>, u64>,
+    /// Replayed notifications and topic messages still to send, ahead of
+    /// the live queue.
+    replay: VecDeque<Replayed>,
+    /// The socket's topic subscriptions (the [`crate::topics::Topics`] hub
+    /// holds the same set; live frames of an older generation are
+    /// dropped).
+    subscriptions: HashMap<Arc<str>, Subscription>,
+    /// Where the socket is in its user's feed (after `auth_success`).
+    feed: Option<FeedPosition>,
     /// The generation of the newest subscription.
     generation: u64,
     /// Sends nothing queued until then (the `stall-sockets` dev fault).
@@ -186,6 +245,7 @@ async fn run(state: AppState, socket: WebSocket, handshake_token: Option<Secret>
         outbox,
         replay: VecDeque::new(),
         subscriptions: HashMap::new(),
+        feed: None,
         generation: 0,
         stalled_until: None,
         handshake_token,
@@ -270,11 +330,117 @@ impl Session {
         }
     }
 
+    /// Sends the next replayed frame unless the socket sent it already
+    /// (a catch-up read can overlap what was sent live).
     async fn send_replay(&mut self) -> Flow {
-        match self.replay.pop_front() {
-            Some((_, frame)) => self.send_raw(frame).await,
-            None => Flow::Continue,
+        let Some(next) = self.replay.pop_front() else {
+            return Flow::Continue;
+        };
+        let last = match &next.stream {
+            Stream::Feed => self.feed.as_mut().map(|f| &mut f.seq),
+            Stream::Topic(topic) => self.subscriptions.get_mut(topic).map(|s| &mut s.offset),
+            Stream::Plain => return self.send_raw(next.frame).await,
+        };
+        match last {
+            Some(last) if next.position > *last => {
+                *last = next.position;
+                self.send_raw(next.frame).await
+            }
+            _ => Flow::Continue,
         }
+    }
+
+    /// Catches the feed up from the store after `feed.seq` (all of a new
+    /// epoch): into the replay queue. `false` when the store cannot be read.
+    async fn catch_up_feed(&mut self) -> bool {
+        let (Some(user), Some(feed)) = (self.user(), self.feed.as_ref()) else {
+            return true;
+        };
+        let (epoch, after) = (feed.epoch.clone(), feed.seq);
+        let mut read = match self.state.feeds.read_after(user, after).await {
+            Ok(read) => read,
+            Err(err) => {
+                tracing::info!(socket_id = self.socket_id, %err, "feed catch-up failed");
+                return false;
+            }
+        };
+        if read.epoch != epoch {
+            // The history was lost: the new epoch's notifications follow.
+            read = match self.state.feeds.read_after(user, 0).await {
+                Ok(read) => read,
+                Err(_) => return false,
+            };
+            self.feed = Some(FeedPosition {
+                epoch: read.epoch.clone(),
+                seq: 0,
+            });
+            self.replay.retain(|r| r.stream != Stream::Feed);
+        }
+        self.replay
+            .extend(read.frames.into_iter().map(|(position, frame)| Replayed {
+                stream: Stream::Feed,
+                position,
+                frame,
+            }));
+        true
+    }
+
+    /// Catches a topic up from the store after the last offset sent, in
+    /// its epoch (a trimmed gap shows as one: the client resubscribes).
+    /// `false` when the store cannot be read.
+    async fn catch_up_topic(&mut self, topic: &Arc<str>) -> bool {
+        let Some(sub) = self.subscriptions.get(topic) else {
+            return true;
+        };
+        let (epoch, after) = (sub.epoch.clone(), sub.offset);
+        let read = match self.state.topics.store().entries_after(topic, after).await {
+            Ok(read) => read,
+            Err(err) => {
+                tracing::info!(socket_id = self.socket_id, %err, "topic catch-up failed");
+                return false;
+            }
+        };
+        if *read.head.epoch == *epoch {
+            self.replay
+                .extend(read.entries.into_iter().map(|(position, frame)| Replayed {
+                    stream: Stream::Topic(topic.clone()),
+                    position,
+                    frame,
+                }));
+        } else {
+            self.stale_topic(topic, &read.head.epoch);
+        }
+        true
+    }
+
+    /// The topic's history was lost under the subscription (another epoch
+    /// in the store or live): ends it with `unsubscribed reset`, unless the
+    /// hub did already (its `reset` is queued then).
+    fn stale_topic(&mut self, topic: &Arc<str>, epoch: &str) {
+        let Some(sub) = self.subscriptions.get(topic) else {
+            return;
+        };
+        if self
+            .state
+            .topics
+            .end_if(topic, self.socket_id, sub.generation)
+        {
+            self.forget_topic(topic);
+            self.replay.push_back(Replayed {
+                stream: Stream::Plain,
+                position: 0,
+                frame: crate::topics::Topics::reset_frame(topic, epoch),
+            });
+        }
+    }
+
+    /// The store could not be read to fill a gap: the client reconnects
+    /// and catches up by replay.
+    fn behind() -> Flow {
+        Flow::Close(
+            close_code::TRY_AGAIN_LATER,
+            "the store is unavailable; reconnect and catch up".into(),
+        )
     }
 
     async fn error(&mut self, code: &str, message: impl Into<String>) -> Flow {
@@ -346,23 +512,74 @@ impl Session {
     async fn on_outbound(&mut self, out: Outbound) -> Flow {
         match out {
             Outbound::Frame(frame) => self.send_raw(frame).await,
+            Outbound::Notification { epoch, seq, frame } => {
+                let Some(feed) = self.feed.as_mut() else {
+                    return Flow::Continue;
+                };
+                match merge(&epoch, &feed.epoch, seq, feed.seq) {
+                    Merge::Drop => Flow::Continue,
+                    Merge::Next => {
+                        feed.seq = seq;
+                        self.send_raw(frame).await
+                    }
+                    Merge::Gap if self.catch_up_feed().await => Flow::Continue,
+                    Merge::Gap => Self::behind(),
+                }
+            }
             Outbound::Topic {
                 topic,
                 generation,
+                position,
                 frame,
             } => {
-                if self.subscriptions.get(&topic) == Some(&generation) {
-                    self.send_raw(frame).await
-                } else {
-                    Flow::Continue
+                let Some(sub) = self
+                    .subscriptions
+                    .get_mut(&topic)
+                    .filter(|s| s.generation == generation)
+                else {
+                    return Flow::Continue;
+                };
+                let Some((epoch, offset)) = position else {
+                    // A presence: not part of the history.
+                    return self.send_raw(frame).await;
+                };
+                match merge(&epoch, &sub.epoch, offset, sub.offset) {
+                    Merge::Drop => Flow::Continue,
+                    Merge::Next => {
+                        sub.offset = offset;
+                        self.send_raw(frame).await
+                    }
+                    Merge::Gap if *epoch != *sub.epoch => {
+                        self.stale_topic(&topic, &epoch);
+                        Flow::Continue
+                    }
+                    Merge::Gap if self.catch_up_topic(&topic).await => Flow::Continue,
+                    Merge::Gap => Self::behind(),
                 }
+            }
+            Outbound::Resync => {
+                if !self.catch_up_feed().await {
+                    return Self::behind();
+                }
+                let mut topics: Vec<Arc<str>> = self.subscriptions.keys().cloned().collect();
+                topics.sort();
+                for topic in topics {
+                    if !self.catch_up_topic(&topic).await {
+                        return Self::behind();
+                    }
+                }
+                Flow::Continue
             }
             Outbound::TopicEnded {
                 topic,
                 generation,
                 frame,
             } => {
-                if self.subscriptions.get(&topic) == Some(&generation) {
+                if self
+                    .subscriptions
+                    .get(&topic)
+                    .is_some_and(|s| s.generation == generation)
+                {
                     self.forget_topic(&topic);
                     self.send_raw(frame).await
                 } else {
@@ -533,7 +750,8 @@ impl Session {
     /// Forgets a subscription the hub no longer has, and its pending replay.
     fn forget_topic(&mut self, topic: &str) {
         self.subscriptions.remove(topic);
-        self.replay.retain(|(t, _)| t.as_deref() != Some(topic));
+        self.replay
+            .retain(|r| !matches!(&r.stream, Stream::Topic(t) if **t == *topic));
     }
 
     async fn subscribe_error(
@@ -544,9 +762,9 @@ impl Session {
     ) -> Flow {
         self.send(ServerMessage::SubscribeError(SubscribeError {
             topic,
+            retry: !code.is_final(),
             code,
             message: message.into(),
-            retry: false,
         }))
         .await
     }
@@ -608,32 +826,48 @@ impl Session {
         self.generation += 1;
         let state = self.state.clone();
         let user_id = me.user_id;
-        let joined = state.topics.subscribe(
-            &topic,
-            Subscriber {
-                socket_id: self.socket_id,
-                generation: self.generation,
-                user_id,
-                user: &me.user,
-                outbox: &self.outbox,
-            },
-            subscribe.since.as_ref(),
-            last,
-            || crate::rooms::may_subscribe(&state, &topic, user_id),
-        );
+        let joined = state
+            .topics
+            .subscribe(
+                &topic,
+                Subscriber {
+                    socket_id: self.socket_id,
+                    generation: self.generation,
+                    user_id,
+                    user: &me.user,
+                    outbox: &self.outbox,
+                },
+                subscribe.since.as_ref(),
+                last,
+                || crate::rooms::may_subscribe(&state, &topic, user_id),
+            )
+            .await;
         let joined = match joined {
             Ok(joined) => joined,
             Err(code) => {
                 let message = match code {
                     SubscribeErrorCode::Forbidden => "you are not a member of this room",
+                    SubscribeErrorCode::Unavailable => "the store is unavailable; retry",
                     _ => "no such topic",
                 };
+                if self.subscriptions.contains_key(topic.as_str()) {
+                    // A failed resubscribe ended the old subscription too.
+                    self.forget_topic(&topic);
+                }
                 return self.subscribe_error(topic, code, message).await;
             }
         };
         let name: Arc<str> = Arc::from(topic.as_str());
         self.forget_topic(&topic);
-        self.subscriptions.insert(name.clone(), self.generation);
+        let from = joined.subscribed.from;
+        self.subscriptions.insert(
+            name.clone(),
+            Subscription {
+                generation: self.generation,
+                epoch: Arc::from(joined.subscribed.epoch.as_str()),
+                offset: from - 1,
+            },
+        );
         tracing::debug!(
             socket_id = self.socket_id,
             from = joined.subscribed.from,
@@ -643,8 +877,15 @@ impl Session {
         let flow = self
             .send(ServerMessage::Subscribed(joined.subscribed))
             .await;
-        self.replay
-            .extend(joined.replay.into_iter().map(|f| (Some(name.clone()), f)));
+        self.replay.extend(
+            (from..)
+                .zip(joined.replay)
+                .map(|(position, frame)| Replayed {
+                    stream: Stream::Topic(name.clone()),
+                    position,
+                    frame,
+                }),
+        );
         flow
     }
 
@@ -679,20 +920,23 @@ impl Session {
         let state = self.state.clone();
         let user_id = me.user_id;
         let topic = publish.topic.as_str();
-        let outcome = state.topics.publish(
-            topic,
-            Publisher {
-                socket_id: self.socket_id,
-                user_id,
-                user: &me.user,
-                id: &publish.id,
-                inbox: &state.inbox,
-            },
-            &publish.event,
-            &publish.data,
-            crate::delivery::check_numbers(publish.data.as_str()),
-            || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
-        );
+        let outcome = state
+            .topics
+            .publish(
+                topic,
+                Publisher {
+                    socket_id: self.socket_id,
+                    user_id,
+                    user: &me.user,
+                    id: &publish.id,
+                    inbox: &state.inbox,
+                },
+                &publish.event,
+                &publish.data,
+                crate::delivery::check_numbers(publish.data.as_str()),
+                || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
+            )
+            .await;
         tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
         let nack = |code, message: String| {
             ServerMessage::Nack(Nack {
@@ -733,6 +977,13 @@ impl Session {
                 self.send(nack(
                     NackCode::RateLimited,
                     "too many messages within the de-duplication window; retry later".into(),
+                ))
+                .await
+            }
+            Published::Unavailable => {
+                self.send(nack(
+                    NackCode::RateLimited,
+                    "the store is unavailable; retry".into(),
                 ))
                 .await
             }
@@ -813,12 +1064,37 @@ impl Session {
                 self.state.feeds.unsubscribe(previous, self.socket_id);
             }
             // The replay goes out ahead of any live notification.
-            let replay =
-                self.state
-                    .feeds
-                    .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox);
-            tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed = replay.len(), "authenticated");
-            self.replay = replay.into_iter().map(|f| (None, f)).collect();
+            let replay = match self
+                .state
+                .feeds
+                .subscribe(user.id, self.socket_id, auth.last_seq, &self.outbox)
+                .await
+            {
+                Ok(replay) => replay,
+                Err(err) => {
+                    tracing::info!(socket_id = self.socket_id, %err, "feed unavailable");
+                    return Self::behind();
+                }
+            };
+            tracing::debug!(socket_id = self.socket_id, user_id = %user.id, replayed = replay.frames.len(), "authenticated");
+            // Live notifications after what the client has (or, without
+            // `last_seq`, after the newest one) follow.
+            let seq = auth
+                .last_seq
+                .map_or(replay.top, |last| last.min(replay.top));
+            self.feed = Some(FeedPosition {
+                epoch: replay.epoch,
+                seq,
+            });
+            self.replay = replay
+                .frames
+                .into_iter()
+                .map(|(position, frame)| Replayed {
+                    stream: Stream::Feed,
+                    position,
+                    frame,
+                })
+                .collect();
             if previous.is_some() && matches!(flow, Flow::Continue) {
                 return self.end_topics_for_user_change().await;
             }

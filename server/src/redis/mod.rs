@@ -6,6 +6,8 @@
 //! `{t:<topic>}`), so that one script touches one cluster slot.
 
 pub mod control;
+pub mod pubsub;
+pub mod streams;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;

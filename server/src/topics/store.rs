@@ -1,7 +1,9 @@
 //! Where topic history lives: the [`TopicStore`] interface and its default,
-//! in-memory implementation. A store shared by several server instances
-//! (Redis, a database) implements the same trait.
+//! in-memory implementation, and [`Histories`], the async seam the hub
+//! uses, over a [`TopicStore`] or shared on Redis.
 
+use crate::redis::streams::LogKeys;
+use crate::redis::{Redis, StoreError};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -168,6 +170,179 @@ impl TopicStore for MemoryStore {
             log.epoch = new_epoch();
         }
         log.head()
+    }
+}
+
+/// The topics' history as the hub uses it: [`MemoryStore`] (or another
+/// [`TopicStore`]) in this process, or shared on Redis. Every method is
+/// async and may fail with [`StoreError`] (only on Redis).
+#[derive(Debug)]
+// One per hub (per process): the size of the Redis variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Histories {
+    /// In this process (synchronous underneath).
+    Memory(Box<dyn TopicStore>),
+    /// On Redis ([`crate::redis::streams`]): `<prefix>{t:<topic>}:meta`,
+    /// `:log`, `:live`.
+    Redis {
+        /// The store.
+        redis: Redis,
+        /// Messages kept per topic.
+        retention: usize,
+    },
+}
+
+/// Retained entries after a position, with their offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entries {
+    /// The topic's epoch and latest offset now.
+    pub head: Head,
+    /// `(offset, frame)`, oldest first; the first may be above the asked
+    /// position + 1 when history was trimmed.
+    pub entries: Vec<(u64, Utf8Bytes)>,
+}
+
+impl Histories {
+    /// Whether this is the shared store.
+    pub fn is_redis(&self) -> bool {
+        matches!(self, Self::Redis { .. })
+    }
+
+    fn log(redis: &Redis, retention: usize, topic: &str) -> LogKeys {
+        redis.topic_log(topic, retention)
+    }
+
+    /// The topic's epoch and latest offset (creating its epoch when missing).
+    pub async fn head(&self, topic: &str) -> Result<Head, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.head(topic)),
+            Self::Redis { redis, retention } => {
+                let read = redis.head(&Self::log(redis, *retention, topic)).await?;
+                Ok(Head {
+                    epoch: read.epoch,
+                    offset: read.top,
+                })
+            }
+        }
+    }
+
+    /// Appends the frame `encode` builds for the next offset (on Redis:
+    /// and publishes it to every instance); returns the head after it and
+    /// the frame.
+    pub async fn append(
+        &self,
+        topic: &str,
+        encode: &mut (dyn FnMut(u64) -> Utf8Bytes + Send),
+    ) -> Result<(Head, Utf8Bytes), StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.append(topic, encode)),
+            Self::Redis { redis, retention } => {
+                let (epoch, offset, frame) = redis
+                    .append(&Self::log(redis, *retention, topic), encode)
+                    .await?;
+                Ok((Head { epoch, offset }, frame))
+            }
+        }
+    }
+
+    /// The head, and the retained frames with offsets after `after`
+    /// ([`History::Trimmed`] when some are gone or `after` is beyond the
+    /// head).
+    pub async fn read_after(&self, topic: &str, after: u64) -> Result<(Head, History), StoreError> {
+        match self {
+            Self::Memory(store) => {
+                let head = store.head(topic);
+                Ok((head, store.read_after(topic, after)))
+            }
+            Self::Redis { .. } => {
+                let Entries { head, entries } = self.entries_after(topic, after).await?;
+                let complete = after <= head.offset
+                    && (after == head.offset || entries.first().map(|e| e.0) == Some(after + 1));
+                let history = if complete {
+                    History::Complete(entries.into_iter().map(|(_, f)| f).collect())
+                } else {
+                    History::Trimmed
+                };
+                Ok((head, history))
+            }
+        }
+    }
+
+    /// The retained entries with offsets after `after`, as many as are
+    /// retained (a socket catching up after a gap or a reconnect).
+    pub async fn entries_after(&self, topic: &str, after: u64) -> Result<Entries, StoreError> {
+        match self {
+            Self::Memory(store) => {
+                let head = store.head(topic);
+                let frames = match store.read_after(topic, after) {
+                    History::Complete(frames) => frames,
+                    History::Trimmed if after < head.offset => store.read_last(topic, usize::MAX),
+                    History::Trimmed => Vec::new(),
+                };
+                let first = head.offset + 1 - frames.len() as u64;
+                let entries = (first..).zip(frames).collect();
+                Ok(Entries { head, entries })
+            }
+            Self::Redis { redis, retention } => {
+                let read = redis
+                    .read_after(&Self::log(redis, *retention, topic), after)
+                    .await?;
+                Ok(Entries {
+                    head: Head {
+                        epoch: read.epoch,
+                        offset: read.top,
+                    },
+                    entries: read.entries,
+                })
+            }
+        }
+    }
+
+    /// The head, and the newest `count` retained frames (fewer if fewer
+    /// are retained).
+    pub async fn read_last(
+        &self,
+        topic: &str,
+        count: usize,
+    ) -> Result<(Head, Vec<Utf8Bytes>), StoreError> {
+        match self {
+            Self::Memory(store) => Ok((store.head(topic), store.read_last(topic, count))),
+            Self::Redis { redis, retention } => {
+                let read = redis
+                    .read_last(&Self::log(redis, *retention, topic), count)
+                    .await?;
+                Ok((
+                    Head {
+                        epoch: read.epoch,
+                        offset: read.top,
+                    },
+                    read.entries.into_iter().map(|(_, f)| f).collect(),
+                ))
+            }
+        }
+    }
+
+    /// Drops the topic's history and starts a new epoch; returns it. On
+    /// Redis every instance is told (`drop`: to drop the subscribers'
+    /// sockets instead of telling them).
+    pub async fn reset(&self, topic: &str, drop: bool) -> Result<Head, StoreError> {
+        match self {
+            Self::Memory(store) => Ok(store.reset(topic)),
+            Self::Redis { redis, retention } => {
+                let epoch = redis
+                    .reset(&Self::log(redis, *retention, topic), drop)
+                    .await?;
+                Ok(Head { epoch, offset: 0 })
+            }
+        }
+    }
+
+    /// The pub/sub channel of `topic` (Redis only).
+    pub fn channel(&self, topic: &str) -> Option<String> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis { redis, .. } => Some(redis.topic_key(topic, "live")),
+        }
     }
 }
 

@@ -483,7 +483,7 @@ async fn a_slow_reader_is_closed_with_1013_and_catches_up_by_replay() {
     // more than the socket buffers and the 8-frame queue hold.
     let big = "n".repeat(100_000);
     for _ in 0..300 {
-        server.state.feeds.publish(user, "big", &big);
+        server.state.feeds.publish(user, "big", &big).await.unwrap();
         tokio::task::yield_now().await;
     }
     let (seqs, code) = read_until_close(&mut ws).await;
@@ -535,7 +535,7 @@ async fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     assert_eq!(*sockets.borrow(), 1);
     let big = "n".repeat(100_000);
     for _ in 0..300 {
-        server.state.feeds.publish(user, "big", &big);
+        server.state.feeds.publish(user, "big", &big).await.unwrap();
     }
     // Never read: the server gives up on the socket and forgets it.
     tokio::time::timeout(WAIT, sockets.wait_for(|n| *n == 0))

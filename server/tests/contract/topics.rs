@@ -276,7 +276,7 @@ async fn publish_is_refused_with_each_nack_code() {
     .await;
     expect_error(&mut alice, "malformed_frame").await;
     assert_alive(&mut alice, 1).await;
-    assert_eq!(server.state.topics.head(&topic).offset, 1);
+    assert_eq!(server.state.topics.head(&topic).await.unwrap().offset, 1);
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn duplicate_publish_ids_are_acked_with_the_original_offset_and_applied_on
     assert_eq!(expect_message(&mut bob, &topic, 2).await["data"], "bob");
     assert_eq!(expect_message(&mut first, &topic, 2).await["data"], "bob");
     assert_eq!(expect_message(&mut second, &topic, 2).await["data"], "bob");
-    assert_eq!(server.state.topics.head(&topic).offset, 2);
+    assert_eq!(server.state.topics.head(&topic).await.unwrap().offset, 2);
 }
 
 #[tokio::test]
@@ -320,7 +320,7 @@ async fn since_recovers_from_the_next_offset_or_says_not_recovered() {
     let (mut ws, login) = server.authed("alice", "wonderland").await;
     let topic = room(&server, &login.token, &[]).await;
     assert_eq!(dev_publish(&server, &topic, 5).await, 5);
-    let epoch = server.state.topics.head(&topic).epoch;
+    let epoch = server.state.topics.head(&topic).await.unwrap().epoch;
     // Same epoch, all retained: recovered from since.offset + 1, the replay
     // first, then live messages.
     subscribe(
@@ -907,5 +907,8 @@ async fn subscribes_and_publishes_over_the_rate_are_answered_rate_limited_for_th
     assert!(limited > 0, "none limited");
     let expected: Vec<u64> = (1..=acked.len() as u64).collect();
     assert_eq!(acked, expected, "the acked ones were applied, gapless");
-    assert_eq!(server.state.topics.head(&topic).offset, acked.len() as u64);
+    assert_eq!(
+        server.state.topics.head(&topic).await.unwrap().offset,
+        acked.len() as u64
+    );
 }
