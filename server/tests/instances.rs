@@ -1,0 +1,293 @@
+//! Two server instances (two `AppState`s in this process) on one Redis with
+//! the same prefix: a socket on A gets what is published on B, exactly
+//! once and in order, also across a forced pub/sub reconnect, a topic reset
+//! and Redis losing its data.
+
+#[path = "support/redis.rs"]
+mod redis_server;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use redis_server::RedisServer;
+use std::time::Duration;
+use tether_protocol::{
+    Auth, ClientMessage, Position, Secret, ServerMessage, Subscribe, TokenResponse,
+    UnsubscribedCode,
+};
+use tether_server::redis::RedisConfig;
+use tether_server::{AppState, Config};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Longest wait for any expected event.
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Instance {
+    base: String,
+    state: AppState,
+}
+
+async fn instance(redis: &RedisServer, prefix: &str) -> Instance {
+    let mut config = Config::dev();
+    config.redis = Some(RedisConfig {
+        url: redis.url.clone(),
+        prefix: prefix.to_owned(),
+    });
+    let state = AppState::connect(config).await.expect("redis is up");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = state.clone();
+    tokio::spawn(async move {
+        tether_server::serve(listener, served, std::future::pending())
+            .await
+            .unwrap()
+    });
+    // The subscriber task is connected (and has resynced nothing) once.
+    let mut connections = state.pubsub.as_ref().unwrap().watch_connections();
+    tokio::time::timeout(WAIT, connections.wait_for(|n| *n >= 1))
+        .await
+        .expect("the subscriber connects")
+        .unwrap();
+    Instance {
+        base: format!("http://{addr}"),
+        state,
+    }
+}
+
+/// Logs alice in on `at`: her token and user id there.
+async fn login(at: &Instance) -> (String, Uuid) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", at.base))
+        .json(&serde_json::json!({"username": "alice", "password": "wonderland"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: TokenResponse = response.json().await.unwrap();
+    let token = body.access_token.expose().to_owned();
+    let user = at.state.accounts.by_name("alice").unwrap().id;
+    (token, user)
+}
+
+/// A room of alice's on `at`: its topic.
+async fn room(at: &Instance, token: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/rooms", at.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"name": "r", "members": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let room: serde_json::Value = response.json().await.unwrap();
+    format!("room:{}", room["id"].as_str().unwrap())
+}
+
+async fn send(ws: &mut Ws, message: ClientMessage) {
+    ws.send(Message::text(message.encode())).await.unwrap();
+}
+
+async fn recv(ws: &mut Ws) -> ServerMessage {
+    let message = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("a frame within the timeout");
+    match message {
+        Some(Ok(Message::Text(text))) => {
+            ServerMessage::decode_with_limit(text.as_str(), usize::MAX).unwrap()
+        }
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+/// Connects to `at`, authenticates (replaying after `last_seq`) and
+/// subscribes to `topic`: `subscribed` proves the feed's channel is held
+/// too (the socket handles its frames in order).
+async fn socket(at: &Instance, token: &str, topic: &str, since: Option<Position>) -> Ws {
+    let url = format!("{}/api/ws/notification", at.base.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(
+        &mut ws,
+        ClientMessage::Auth(Auth {
+            token: Some(Secret::new(token)),
+            last_seq: Some(0),
+        }),
+    )
+    .await;
+    assert!(matches!(recv(&mut ws).await, ServerMessage::AuthSuccess(_)));
+    subscribe(&mut ws, topic, since).await;
+    ws
+}
+
+async fn subscribe(
+    ws: &mut Ws,
+    topic: &str,
+    since: Option<Position>,
+) -> tether_protocol::Subscribed {
+    send(
+        ws,
+        ClientMessage::Subscribe(Subscribe {
+            topic: topic.to_owned(),
+            since,
+            last: None,
+        }),
+    )
+    .await;
+    match recv(ws).await {
+        ServerMessage::Subscribed(subscribed) => subscribed,
+        other => panic!("expected subscribed, got {other:?}"),
+    }
+}
+
+/// What the socket received, in order: notifications by seq and messages by
+/// offset, until both reach the expected counts.
+async fn collect(ws: &mut Ws, seqs: u64, offsets: u64) -> (Vec<u64>, Vec<u64>) {
+    let (mut got_seqs, mut got_offsets) = (Vec::new(), Vec::new());
+    while (got_seqs.len() as u64) < seqs || (got_offsets.len() as u64) < offsets {
+        match recv(ws).await {
+            ServerMessage::Notification(n) => got_seqs.push(n.seq),
+            ServerMessage::Message(m) => got_offsets.push(m.offset),
+            ServerMessage::Presence(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (got_seqs, got_offsets)
+}
+
+async fn publish_both(on: &Instance, user: Uuid, topic: &str, count: u64) {
+    let data = tether_protocol::RawJson::new("{\"n\":1}").unwrap();
+    for _ in 0..count {
+        on.state.feeds.publish(user, "t", "b").await.unwrap();
+        on.state
+            .topics
+            .publish_as_server(topic, "e", &data)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_on_a_gets_what_b_publishes_exactly_once_in_order_across_a_reconnect() {
+    let redis = RedisServer::start();
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let (a, b) = (
+        instance(&redis, &prefix).await,
+        instance(&redis, &prefix).await,
+    );
+    let (token, user) = login(&a).await;
+    let topic = room(&a, &token).await;
+    let mut ws = socket(&a, &token, &topic, None).await;
+
+    publish_both(&b, user, &topic, 30).await;
+    let (seqs, offsets) = collect(&mut ws, 30, 30).await;
+    assert_eq!(seqs, (1..=30).collect::<Vec<u64>>());
+    assert_eq!(offsets, (1..=30).collect::<Vec<u64>>());
+
+    // The subscriber connection of A breaks while B publishes: what A's
+    // pub/sub missed comes from the streams, nothing twice.
+    let pubsub = a.state.pubsub.clone().unwrap();
+    let mut connections = pubsub.watch_connections();
+    let before = *connections.borrow_and_update();
+    pubsub.drop_connection();
+    publish_both(&b, user, &topic, 30).await;
+    tokio::time::timeout(WAIT, connections.wait_for(|n| *n > before))
+        .await
+        .expect("the subscriber reconnects")
+        .unwrap();
+    publish_both(&b, user, &topic, 30).await;
+    let (seqs, offsets) = collect(&mut ws, 60, 60).await;
+    assert_eq!(seqs, (31..=90).collect::<Vec<u64>>());
+    assert_eq!(offsets, (31..=90).collect::<Vec<u64>>());
+    // Nothing more was queued: the next frames are the next ones.
+    publish_both(&b, user, &topic, 1).await;
+    assert_eq!(collect(&mut ws, 1, 1).await, (vec![91], vec![91]));
+
+    // A reset made on B reaches the subscriber on A.
+    let (head, _) = b.state.topics.reset(&topic, false).await.unwrap();
+    match recv(&mut ws).await {
+        ServerMessage::Unsubscribed(u) => {
+            assert_eq!(u.code, UnsubscribedCode::Reset);
+            assert_eq!(u.epoch, Some(head.epoch.clone()));
+        }
+        other => panic!("expected unsubscribed reset, got {other:?}"),
+    }
+    let since = Position {
+        epoch: head.epoch.clone(),
+        offset: 0,
+    };
+    let subscribed = subscribe(&mut ws, &topic, Some(since)).await;
+    assert_eq!(subscribed.recovered, Some(true));
+    publish_both(&b, user, &topic, 1).await;
+    assert_eq!(collect(&mut ws, 1, 1).await, (vec![92], vec![1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_resets_topics_and_publishing_resumes() {
+    let mut redis = RedisServer::start();
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let (a, b) = (
+        instance(&redis, &prefix).await,
+        instance(&redis, &prefix).await,
+    );
+    let (token, user) = login(&a).await;
+    let topic = room(&a, &token).await;
+    let mut ws = socket(&a, &token, &topic, None).await;
+    publish_both(&b, user, &topic, 3).await;
+    let epoch = a.state.topics.head(&topic).await.unwrap().epoch;
+    assert_eq!(collect(&mut ws, 3, 3).await, (vec![1, 2, 3], vec![1, 2, 3]));
+
+    let mut connections = a.state.pubsub.as_ref().unwrap().watch_connections();
+    let before = *connections.borrow_and_update();
+    redis.stop();
+    // While Redis is down nothing is reported published.
+    let data = tether_protocol::RawJson::new("1").unwrap();
+    assert!(b.state.feeds.publish(user, "t", "b").await.is_err());
+    assert!(
+        b.state
+            .topics
+            .publish_as_server(&topic, "e", &data)
+            .await
+            .is_err()
+    );
+    redis.restart_empty();
+    tokio::time::timeout(WAIT, connections.wait_for(|n| *n > before))
+        .await
+        .expect("the subscriber reconnects")
+        .unwrap();
+    // The topic's history is gone: its subscriber is told, with the new
+    // epoch, and recovers nothing it did not have.
+    let new_epoch = match recv(&mut ws).await {
+        ServerMessage::Unsubscribed(u) => {
+            assert_eq!(u.code, UnsubscribedCode::Reset);
+            u.epoch.expect("a reset carries the new epoch")
+        }
+        other => panic!("expected unsubscribed reset, got {other:?}"),
+    };
+    assert_ne!(new_epoch, epoch);
+    let since = Position { epoch, offset: 3 };
+    let subscribed = subscribe(&mut ws, &topic, Some(since)).await;
+    assert_eq!(subscribed.recovered, Some(false));
+    assert_eq!(subscribed.epoch, new_epoch);
+    // Publishing works again; the feed starts again from 1 and the socket
+    // follows it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while b.state.feeds.publish(user, "t", "b").await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "publishing resumes");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    b.state
+        .topics
+        .publish_as_server(&topic, "e", &data)
+        .await
+        .unwrap();
+    assert_eq!(collect(&mut ws, 1, 1).await, (vec![1], vec![1]));
+}
