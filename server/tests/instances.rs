@@ -291,3 +291,93 @@ async fn redis_restarted_empty_resets_topics_and_publishing_resumes() {
         .unwrap();
     assert_eq!(collect(&mut ws, 1, 1).await, (vec![1], vec![1]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_nothing_is_reported_published_and_the_resend_applies_once() {
+    let mut redis = RedisServer::start();
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let a = instance(&redis, &prefix).await;
+    let (token, _) = login(&a).await;
+    let topic = room(&a, &token).await;
+    let other = room(&a, &token).await;
+    let mut ws = socket(&a, &token, &topic, None).await;
+    redis.stop();
+
+    // HTTP: 503 store_unavailable.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/notifications", a.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"title": "t", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable");
+    assert!(!body["message"].as_str().unwrap().contains(&redis.url));
+
+    // A publish: nack rate_limited (the client resends).
+    let publish = ClientMessage::Publish(tether_protocol::Publish {
+        id: Uuid::new_v4().to_string(),
+        topic: topic.clone(),
+        event: "e".into(),
+        data: tether_protocol::RawJson::new("1").unwrap(),
+    });
+    send(&mut ws, publish.clone()).await;
+    match recv(&mut ws).await {
+        ServerMessage::Nack(nack) => {
+            assert_eq!(nack.code, tether_protocol::NackCode::RateLimited);
+        }
+        other => panic!("expected nack rate_limited, got {other:?}"),
+    }
+    // A subscribe: subscribe_error unavailable, retried.
+    send(
+        &mut ws,
+        ClientMessage::Subscribe(Subscribe {
+            topic: other.clone(),
+            since: None,
+            last: None,
+        }),
+    )
+    .await;
+    match recv(&mut ws).await {
+        ServerMessage::SubscribeError(error) => {
+            assert_eq!(error.code, tether_protocol::SubscribeErrorCode::Unavailable);
+            assert!(error.retry);
+        }
+        other => panic!("expected subscribe_error unavailable, got {other:?}"),
+    }
+
+    // Back (empty): the subscription of the lost epoch ends, and the
+    // resent publish is applied, once.
+    let mut connections = a.state.pubsub.as_ref().unwrap().watch_connections();
+    let before = *connections.borrow_and_update();
+    redis.restart_empty();
+    tokio::time::timeout(WAIT, connections.wait_for(|n| *n > before))
+        .await
+        .expect("the subscriber reconnects")
+        .unwrap();
+    match recv(&mut ws).await {
+        ServerMessage::Unsubscribed(u) => assert_eq!(u.code, UnsubscribedCode::Reset),
+        other => panic!("expected unsubscribed reset, got {other:?}"),
+    }
+    subscribe(&mut ws, &topic, None).await;
+    send(&mut ws, publish.clone()).await;
+    let offset = match recv(&mut ws).await {
+        ServerMessage::Ack(ack) => ack.offset.unwrap(),
+        other => panic!("expected the ack, got {other:?}"),
+    };
+    assert_eq!(offset, 1);
+    send(&mut ws, publish).await;
+    loop {
+        match recv(&mut ws).await {
+            ServerMessage::Ack(ack) => {
+                assert_eq!(ack.offset, Some(1), "a duplicate is acked with its offset");
+                break;
+            }
+            ServerMessage::Message(m) => assert_eq!(m.offset, 1),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(a.state.topics.head(&topic).await.unwrap().offset, 1);
+}
