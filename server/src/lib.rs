@@ -38,6 +38,7 @@ pub mod logging;
 pub mod notifications;
 pub mod origin;
 pub mod passkeys;
+pub mod redis;
 pub mod registry;
 pub mod rooms;
 pub mod socket;
@@ -99,6 +100,9 @@ pub struct Config {
     /// How long a passkey ceremony (its challenge) stays valid. Defaults to
     /// 5 minutes.
     pub passkey_ceremony_ttl: Duration,
+    /// Share state with other instances on this Redis ([`AppState::connect`]).
+    /// Defaults to `None` (everything in memory).
+    pub redis: Option<redis::RedisConfig>,
 }
 
 impl Config {
@@ -121,6 +125,7 @@ impl Config {
             rp_id: "localhost".to_owned(),
             rp_origins: vec![url::Url::parse("http://localhost:8080").expect("valid url")],
             passkey_ceremony_ttl: Duration::from_secs(300),
+            redis: None,
         }
     }
 
@@ -156,8 +161,10 @@ pub struct Shared {
     pub topics: topics::Topics,
     /// Fault switches.
     pub faults: faults::Faults,
-    /// Passkeys and passkey ceremonies.
+    /// Passkeys and passkey ceremonies (in this process).
     pub passkeys: passkeys::Passkeys,
+    /// The Redis connection, when the state is shared.
+    pub redis: Option<redis::Redis>,
     next_socket_id: std::sync::atomic::AtomicU64,
 }
 
@@ -180,21 +187,56 @@ impl AppState {
     /// If `config.rp_id` / `config.rp_origins` are not a valid relying
     /// party (check first with [`passkeys::Passkeys::new`]).
     pub fn new(config: Config) -> Self {
+        let accounts = accounts::Accounts::new(config.fast_password_hashing);
+        Self::build(config, accounts, None)
+    }
+
+    /// State for `config`: on Redis when `config.redis` is set (sessions,
+    /// accounts, rooms and de-duplication shared with every instance on
+    /// it; the demo users created unless they exist), else as
+    /// [`AppState::new`].
+    ///
+    /// # Panics
+    /// As [`AppState::new`].
+    pub async fn connect(config: Config) -> Result<Self, redis::StoreError> {
+        let Some(redis_config) = config.redis.clone() else {
+            return Ok(Self::new(config));
+        };
+        let redis = redis::Redis::connect(&redis_config).await?;
+        let accounts =
+            accounts::Accounts::redis(config.fast_password_hashing, redis.clone()).await?;
+        Ok(Self::build(config, accounts, Some(redis)))
+    }
+
+    fn build(config: Config, accounts: accounts::Accounts, redis: Option<redis::Redis>) -> Self {
         let passkeys = passkeys::Passkeys::new(&config).expect("a valid relying party");
         let key = match &config.jwt_secret {
             Some(secret) => tokens::TokenKey::new(secret.clone()),
             None => tokens::TokenKey::random(),
         };
+        let (sessions, inbox, rooms) = match &redis {
+            Some(redis) => (
+                auth::Sessions::redis(key, config.token_ttl, redis.clone()),
+                delivery::Inbox::redis(redis.clone()),
+                rooms::Rooms::redis(redis.clone()),
+            ),
+            None => (
+                auth::Sessions::new(key, config.token_ttl),
+                delivery::Inbox::default(),
+                rooms::Rooms::default(),
+            ),
+        };
         Self(Arc::new(Shared {
-            accounts: accounts::Accounts::new(config.fast_password_hashing),
-            sessions: auth::Sessions::new(key, config.token_ttl),
+            accounts,
+            sessions,
             registry: registry::Registry::default(),
             feeds: notifications::Feeds::default(),
-            inbox: delivery::Inbox::default(),
-            rooms: rooms::Rooms::default(),
+            inbox,
+            rooms,
             topics: topics::Topics::default(),
             faults: faults::Faults::default(),
             passkeys,
+            redis,
             next_socket_id: std::sync::atomic::AtomicU64::new(1),
             config,
         }))
@@ -208,12 +250,12 @@ impl AppState {
 
     /// Publishes one notification to every user (the `--demo-feed` tick and
     /// the admin broadcast); returns how many users got one.
-    pub fn broadcast(&self, title: &str, body: &str) -> usize {
-        let users = self.accounts.all();
+    pub async fn broadcast(&self, title: &str, body: &str) -> Result<usize, redis::StoreError> {
+        let users = self.accounts.all().await?;
         for user in &users {
             self.feeds.publish(user.id, title, body);
         }
-        users.len()
+        Ok(users.len())
     }
 
     /// Asks every socket to close with 1001 (going away), for shutdown.

@@ -115,7 +115,12 @@ async fn main() -> std::io::Result<()> {
             loop {
                 ticker.tick().await;
                 n += 1;
-                feed_state.broadcast("Demo", &format!("Demo notification #{n}"));
+                if let Err(err) = feed_state
+                    .broadcast("Demo", &format!("Demo notification #{n}"))
+                    .await
+                {
+                    tracing::warn!(%err, "demo feed tick skipped");
+                }
             }
         });
     }
