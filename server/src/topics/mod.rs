@@ -421,7 +421,7 @@ impl Topics {
     /// is answered with its original offset); then appended and sent to
     /// every subscriber, the publisher's socket included. `authorize` is
     /// called twice (before the topic's entry is made, and under its lock).
-    pub fn publish(
+    pub async fn publish(
         &self,
         topic: &str,
         who: Publisher<'_>,
@@ -434,24 +434,42 @@ impl Topics {
             return Published::Forbidden;
         }
         let (name, live) = self.topic(topic);
-        let live = live.lock().expect("lock");
-        if !authorize() {
-            return Published::Forbidden;
-        }
-        if !live.subscribers.contains_key(&who.socket_id) {
-            return Published::NotSubscribed;
+        {
+            let live = live.lock().expect("lock");
+            if !authorize() {
+                return Published::Forbidden;
+            }
+            if !live.subscribers.contains_key(&who.socket_id) {
+                return Published::NotSubscribed;
+            }
         }
         if let Err(err) = body {
             return Published::MalformedBody(err);
         }
-        match who.inbox.claim_publish(who.user_id, who.id) {
-            Claim::New => {}
-            Claim::Duplicate { topic, offset } => return Published::Duplicate { topic, offset },
-            Claim::InFlight | Claim::Full => return Published::RateLimited,
+        // The id is claimed outside the topic's lock (the inbox may be on
+        // Redis); a claim is this caller's until settled.
+        match who.inbox.claim_publish(who.user_id, who.id).await {
+            Ok(Claim::New) => {}
+            Ok(Claim::Duplicate { topic, offset }) => {
+                return Published::Duplicate { topic, offset };
+            }
+            Ok(Claim::InFlight | Claim::Full) => return Published::RateLimited,
+            Err(err) => {
+                tracing::warn!(%err, "publish id not claimed");
+                return Published::RateLimited;
+            }
         }
-        let offset = self.append(&name, &live, event, data, Some(who.user));
-        who.inbox
-            .settle_publish(who.user_id, who.id, name.clone(), offset);
+        let offset = {
+            let live = live.lock().expect("lock");
+            self.append(&name, &live, event, data, Some(who.user))
+        };
+        if let Err(err) = who
+            .inbox
+            .settle_publish(who.user_id, who.id, name.clone(), offset)
+            .await
+        {
+            tracing::warn!(%err, "publish id applied but not settled");
+        }
         Published::Applied(offset)
     }
 
@@ -493,8 +511,8 @@ mod tests {
     use super::*;
     use crate::registry::QueueLimits;
 
-    #[test]
-    fn refused_names_leave_nothing_behind() {
+    #[tokio::test]
+    async fn refused_names_leave_nothing_behind() {
         let topics = Topics::default();
         let (outbox, _rx) = Outbox::new(QueueLimits::default());
         let user = User {
@@ -523,7 +541,9 @@ mod tests {
                 inbox: &inbox,
             };
             assert_eq!(
-                topics.publish(&topic, publisher, "e", &data, Ok(()), || false),
+                topics
+                    .publish(&topic, publisher, "e", &data, Ok(()), || false)
+                    .await,
                 Published::Forbidden
             );
             assert!(!topics.unsubscribe(&topic, 1));
