@@ -474,7 +474,21 @@ impl Session {
                 .await;
         }
         let user = self.user().expect("authenticated");
-        let applying = self.state.inbox.apply(user, &id, body.into());
+        let applying = match self.state.inbox.apply(user, &id, body.into()).await {
+            Ok(applying) => applying,
+            Err(err) => {
+                tracing::warn!(socket_id = self.socket_id, %err, "send not applied");
+                return self
+                    .send(ServerMessage::Nack(Nack {
+                        id,
+                        code: NackCode::RateLimited,
+                        message:
+                            "the store is unavailable; the message was not taken, resend it later"
+                                .into(),
+                    }))
+                    .await;
+            }
+        };
         tracing::debug!(socket_id = self.socket_id, ?applying, "send frame");
         match applying {
             Applying::Applied | Applying::Duplicate => {
@@ -605,9 +619,15 @@ impl Session {
         let Phase::Authenticated(me) = &self.phase else {
             unreachable!("only authenticated sockets subscribe")
         };
-        self.generation += 1;
         let state = self.state.clone();
         let user_id = me.user_id;
+        // Checked before registering and again after (a removal made on any
+        // instance while this runs is then seen: see `rooms::may_subscribe`).
+        let allowed = crate::rooms::may_subscribe(&state, &topic, user_id).await;
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets subscribe")
+        };
+        self.generation += 1;
         let joined = state.topics.subscribe(
             &topic,
             Subscriber {
@@ -619,10 +639,30 @@ impl Session {
             },
             subscribe.since.as_ref(),
             last,
-            || crate::rooms::may_subscribe(&state, &topic, user_id),
+            || allowed.clone(),
         );
         let joined = match joined {
+            Ok(joined) => match crate::rooms::may_subscribe(&state, &topic, user_id).await {
+                Ok(()) => Ok(joined),
+                Err(code) => {
+                    state.topics.unsubscribe(&topic, self.socket_id);
+                    Err(code)
+                }
+            },
+            Err(code) => Err(code),
+        };
+        let joined = match joined {
             Ok(joined) => joined,
+            Err(SubscribeErrorCode::Unavailable) => {
+                return self
+                    .send(ServerMessage::SubscribeError(SubscribeError {
+                        topic,
+                        code: SubscribeErrorCode::Unavailable,
+                        message: "the store is unavailable; retry later".into(),
+                        retry: true,
+                    }))
+                    .await;
+            }
             Err(code) => {
                 let message = match code {
                     SubscribeErrorCode::Forbidden => "you are not a member of this room",
@@ -679,20 +719,46 @@ impl Session {
         let state = self.state.clone();
         let user_id = me.user_id;
         let topic = publish.topic.as_str();
-        let outcome = state.topics.publish(
-            topic,
-            Publisher {
-                socket_id: self.socket_id,
-                user_id,
-                user: &me.user,
-                id: &publish.id,
-                inbox: &state.inbox,
-            },
-            &publish.event,
-            &publish.data,
-            crate::delivery::check_numbers(publish.data.as_str()),
-            || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
-        );
+        let allowed = if is_valid_topic(topic) {
+            crate::rooms::may_publish(&state, topic, user_id).await
+        } else {
+            Ok(false)
+        };
+        let allowed = match allowed {
+            Ok(allowed) => allowed,
+            Err(err) => {
+                tracing::warn!(socket_id = self.socket_id, %err, "publish not checked");
+                return self
+                    .send(ServerMessage::Nack(Nack {
+                        id: publish.id,
+                        code: NackCode::RateLimited,
+                        message:
+                            "the store is unavailable; the message was not taken, resend it later"
+                                .into(),
+                    }))
+                    .await;
+            }
+        };
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets publish")
+        };
+        let outcome = state
+            .topics
+            .publish(
+                topic,
+                Publisher {
+                    socket_id: self.socket_id,
+                    user_id,
+                    user: &me.user,
+                    id: &publish.id,
+                    inbox: &state.inbox,
+                },
+                &publish.event,
+                &publish.data,
+                crate::delivery::check_numbers(publish.data.as_str()),
+                || allowed,
+            )
+            .await;
         tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
         let nack = |code, message: String| {
             ServerMessage::Nack(Nack {
@@ -771,12 +837,15 @@ impl Session {
                 .fail(AuthErrorCode::MissingToken, "no token in the auth frame")
                 .await;
         };
-        let claims = match self.state.sessions.authenticate(token.expose()) {
-            Ok(claims) => claims,
-            Err(failure) => return self.fail(failure.code(), &failure.to_string()).await,
+        let claims = match self.state.sessions.authenticate(token.expose()).await {
+            Ok(Ok(claims)) => claims,
+            Ok(Err(failure)) => return self.fail(failure.code(), &failure.to_string()).await,
+            Err(err) => return store_unavailable(self.socket_id, &err),
         };
-        let Some(user) = self.state.accounts.by_id(claims.sub) else {
-            return self.fail(AuthErrorCode::InvalidToken, "unknown user").await;
+        let user = match self.state.accounts.by_id(claims.sub).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return self.fail(AuthErrorCode::InvalidToken, "unknown user").await,
+            Err(err) => return store_unavailable(self.socket_id, &err),
         };
         let now_ms = crate::now_ms();
         let exp_ms = claims.exp.saturating_mul(1000);
@@ -848,6 +917,16 @@ impl Session {
         }
         Flow::Continue
     }
+}
+
+/// The session could not be checked: close with 1013 (try again later),
+/// not `auth_error` + 4001, which would be final for the client.
+fn store_unavailable(socket_id: u64, err: &crate::redis::StoreError) -> Flow {
+    tracing::warn!(socket_id, %err, "auth not checked: the store is unavailable");
+    Flow::Close(
+        close_code::TRY_AGAIN_LATER,
+        "the session store is unavailable; reconnect later".into(),
+    )
 }
 
 /// The next live message (a function so that `select!` can disable it).
