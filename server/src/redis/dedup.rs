@@ -55,16 +55,16 @@ return 1
 });
 
 /// KEYS: publish id key, count key. ARGV: claim secs, max ids.
-/// Returns {0} new, {1} in flight, {2, value} settled, {3} full.
+/// Returns {0, ''} new, {1, ''} in flight, {2, value} settled, {3, ''} full.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local v = redis.call('GET', KEYS[1])
-if v == 'inflight' then return {1} end
+if v == 'inflight' then return {1, ''} end
 if v then return {2, v} end
-if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then return {3} end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then return {3, ''} end
 redis.call('SET', KEYS[1], 'inflight', 'EX', ARGV[1])
-return {0}
+return {0, ''}
 ",
     )
 });
@@ -129,7 +129,7 @@ impl RedisInbox {
     /// Claims the publish id of digest `digest`.
     pub async fn claim_publish(&self, user: Uuid, digest: &str) -> Result<Claim, StoreError> {
         let r = &self.redis;
-        let (code, value): (i64, Option<String>) = CLAIM
+        let (code, value): (i64, String) = CLAIM
             .key(r.user_key(user, &format!("publish:{digest}")))
             .key(r.user_key(user, "publish-count"))
             .arg(CLAIM_TTL.as_secs())
@@ -140,7 +140,7 @@ impl RedisInbox {
             (0, _) => Ok(Claim::New),
             (1, _) => Ok(Claim::InFlight),
             (3, _) => Ok(Claim::Full),
-            (2, Some(value)) => {
+            (2, value) => {
                 let parsed = value
                     .split_once(' ')
                     .and_then(|(offset, topic)| Some((offset.parse().ok()?, topic)));

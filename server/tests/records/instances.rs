@@ -1,0 +1,1 @@
+//! Two instances on one Redis (filled in below).
