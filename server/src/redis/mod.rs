@@ -8,6 +8,7 @@ pub mod rooms;
 pub mod sessions;
 
 use redis::aio::ConnectionManager;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// `--redis-url` and `--redis-prefix`.
@@ -60,7 +61,15 @@ impl Redis {
     /// Connects.
     pub async fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
         let client = redis::Client::open(config.url.as_str())?;
-        let conn = ConnectionManager::new(client.clone()).await?;
+        // Fail fast while Redis is down (HTTP 503, nack rate_limited):
+        // one quick retry per request, not the default six with backoff.
+        let settings = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(200))
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let conn = ConnectionManager::new_with_config(client.clone(), settings).await?;
         Ok(Self {
             conn,
             client,

@@ -2,6 +2,9 @@
 //! the memory store and on a real Redis (`stores`), and two instances
 //! sharing one Redis (`instances`).
 
+#[path = "../contract/common.rs"]
+#[allow(dead_code)]
+mod common;
 mod instances;
 mod redis_server;
 mod stores;
