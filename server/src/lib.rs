@@ -100,8 +100,8 @@ pub struct Config {
     /// How long a passkey ceremony (its challenge) stays valid. Defaults to
     /// 5 minutes.
     pub passkey_ceremony_ttl: Duration,
-    /// Share state with other instances on this Redis ([`AppState::connect`]).
-    /// Defaults to `None` (everything in memory).
+    /// The shared store of several instances (`--redis-url`); `None`: this
+    /// process's memory (the default).
     pub redis: Option<redis::RedisConfig>,
 }
 
@@ -163,7 +163,7 @@ pub struct Shared {
     pub faults: faults::Faults,
     /// Passkeys and passkey ceremonies (in this process).
     pub passkeys: passkeys::Passkeys,
-    /// The Redis connection, when the state is shared.
+    /// The shared store, when `config.redis` is set.
     pub redis: Option<redis::Redis>,
     next_socket_id: std::sync::atomic::AtomicU64,
 }
@@ -181,28 +181,37 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State for `config`, with the demo users `alice` and `bob`.
+    /// State in this process's memory for `config`, with the demo users
+    /// `alice` and `bob`.
     ///
     /// # Panics
     /// If `config.rp_id` / `config.rp_origins` are not a valid relying
-    /// party (check first with [`passkeys::Passkeys::new`]).
+    /// party (check first with [`passkeys::Passkeys::new`]), or if
+    /// `config.redis` is set (use [`AppState::connect`]).
     pub fn new(config: Config) -> Self {
+        assert!(
+            config.redis.is_none(),
+            "AppState::new is memory-only: use AppState::connect with a Redis config"
+        );
         let accounts = accounts::Accounts::new(config.fast_password_hashing);
         Self::build(config, accounts, None)
     }
 
-    /// State for `config`: on Redis when `config.redis` is set (sessions,
-    /// accounts, rooms and de-duplication shared with every instance on
-    /// it; the demo users created unless they exist), else as
-    /// [`AppState::new`].
+    /// State for `config`: on the shared Redis store when `config.redis` is
+    /// set (connecting first; sessions, accounts, rooms and de-duplication
+    /// shared with every instance on it, the demo users created unless
+    /// they exist), else as [`AppState::new`].
+    ///
+    /// # Errors
+    /// [`redis::StoreError::Unavailable`] when Redis cannot be reached.
     ///
     /// # Panics
-    /// As [`AppState::new`].
+    /// As [`AppState::new`], for an invalid relying party.
     pub async fn connect(config: Config) -> Result<Self, redis::StoreError> {
-        let Some(redis_config) = config.redis.clone() else {
+        let Some(settings) = &config.redis else {
             return Ok(Self::new(config));
         };
-        let redis = redis::Redis::connect(&redis_config).await?;
+        let redis = redis::Redis::connect(settings).await?;
         let accounts =
             accounts::Accounts::redis(config.fast_password_hashing, redis.clone()).await?;
         Ok(Self::build(config, accounts, Some(redis)))

@@ -74,7 +74,7 @@ impl RedisAccounts {
         password_hash: Option<&str>,
     ) -> Result<Created, StoreError> {
         let r = &self.redis;
-        let mut conn = r.conn.clone();
+        let mut conn = r.conn();
         let account = r.user_key(id, "account");
         let written: i64 = WRITE
             .key(&account)
@@ -115,7 +115,7 @@ impl RedisAccounts {
         let id: Option<String> = redis::cmd("HGET")
             .arg(r.global_key("usernames"))
             .arg(username)
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         id.map(|id| parse_id(&id)).transpose()
     }
@@ -125,7 +125,7 @@ impl RedisAccounts {
         let r = &self.redis;
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(r.user_key(id, "account"))
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         Ok(record(id, fields))
     }
@@ -140,7 +140,7 @@ impl RedisAccounts {
         for id in ids {
             pipe.cmd("HGETALL").arg(r.user_key(*id, "account"));
         }
-        let records: Vec<HashMap<String, String>> = pipe.query_async(&mut r.conn.clone()).await?;
+        let records: Vec<HashMap<String, String>> = pipe.query_async(&mut r.conn()).await?;
         Ok(ids
             .iter()
             .zip(records)
@@ -153,7 +153,7 @@ impl RedisAccounts {
         let r = &self.redis;
         let names: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(r.global_key("usernames"))
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         let ids = names
             .values()

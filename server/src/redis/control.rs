@@ -19,7 +19,7 @@ pub const CHANNEL: &str = "control";
 
 /// One control event, JSON `{"type": "...", ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ControlEvent {
     /// Sessions were revoked (sign-out, `DELETE /api/auth/session`, a
@@ -92,7 +92,7 @@ pub async fn publish(redis: &Redis, event: &ControlEvent) -> Result<(), StoreErr
     let _: i64 = redis::cmd("PUBLISH")
         .arg(redis.channel(CHANNEL))
         .arg(json)
-        .query_async(&mut redis.conn.clone())
+        .query_async(&mut redis.conn())
         .await?;
     Ok(())
 }

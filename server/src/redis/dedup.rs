@@ -116,7 +116,7 @@ impl RedisInbox {
             .arg(MAX_REMEMBERED_IDS)
             .arg(json)
             .arg(KEPT_BYTES)
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         match outcome {
             1 => Ok(Applying::Applied),
@@ -134,7 +134,7 @@ impl RedisInbox {
             .key(r.user_key(user, "publish-count"))
             .arg(CLAIM_TTL.as_secs())
             .arg(MAX_REMEMBERED_IDS)
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         match (code, value) {
             (0, _) => Ok(Claim::New),
@@ -170,7 +170,7 @@ impl RedisInbox {
             .key(r.user_key(user, "publish-count"))
             .arg(format!("{offset} {topic}"))
             .arg(self.window_secs())
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         Ok(())
     }
@@ -186,7 +186,7 @@ impl RedisInbox {
             .cmd("HGET")
             .arg(r.user_key(user, "received-meta"))
             .arg("total")
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         let items = items
             .iter()

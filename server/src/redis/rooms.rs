@@ -102,14 +102,14 @@ impl RedisRooms {
                 .arg(id)
                 .ignore();
         }
-        let () = pipe.query_async(&mut self.redis.conn.clone()).await?;
+        let () = pipe.query_async(&mut self.redis.conn()).await?;
         Ok(())
     }
 
     /// Creates room `room` (its members deduplicated, the owner first).
     pub async fn create(&self, room: &Room) -> Result<Result<(), RoomError>, StoreError> {
         let r = &self.redis;
-        let mut conn = r.conn.clone();
+        let mut conn = r.conn();
         let owned_key = r.user_key(room.owner, "rooms-owned");
         let owned: u64 = redis::cmd("INCR")
             .arg(&owned_key)
@@ -157,7 +157,7 @@ impl RedisRooms {
                 .arg(-1);
         }
         let answers: Vec<(HashMap<String, String>, Vec<String>)> = {
-            let flat: Vec<redis::Value> = pipe.query_async(&mut self.redis.conn.clone()).await?;
+            let flat: Vec<redis::Value> = pipe.query_async(&mut self.redis.conn()).await?;
             let mut pairs = Vec::with_capacity(ids.len());
             let mut flat = flat.into_iter();
             while let (Some(hash), Some(members)) = (flat.next(), flat.next()) {
@@ -196,7 +196,7 @@ impl RedisRooms {
             .cmd("ZSCORE")
             .arg(self.key(id, "members"))
             .arg(user.to_string())
-            .query_async(&mut self.redis.conn.clone())
+            .query_async(&mut self.redis.conn())
             .await?;
         Ok(exists.then_some(score.is_some()))
     }
@@ -205,7 +205,7 @@ impl RedisRooms {
     pub async fn of_member(&self, user: Uuid) -> Result<Vec<Room>, StoreError> {
         let ids: Vec<String> = redis::cmd("SMEMBERS")
             .arg(self.redis.user_key(user, "rooms"))
-            .query_async(&mut self.redis.conn.clone())
+            .query_async(&mut self.redis.conn())
             .await?;
         Ok(self
             .get_many(&ids)
@@ -230,7 +230,7 @@ impl RedisRooms {
             .arg(caller.to_string())
             .arg(member.to_string())
             .arg(MAX_MEMBERS)
-            .invoke_async(&mut self.redis.conn.clone())
+            .invoke_async(&mut self.redis.conn())
             .await?;
         room_error(code)
     }
@@ -247,7 +247,7 @@ impl RedisRooms {
             .key(self.key(id, "members"))
             .arg(caller.to_string())
             .arg(member.to_string())
-            .invoke_async(&mut self.redis.conn.clone())
+            .invoke_async(&mut self.redis.conn())
             .await?;
         if code == 0 {
             self.index(&[member], id, false).await?;

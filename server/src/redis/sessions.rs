@@ -152,7 +152,7 @@ impl RedisSessions {
         let r = &self.redis;
         Ok(redis::cmd("INCR")
             .arg(r.global_key("token-generation"))
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?)
     }
 
@@ -175,7 +175,7 @@ impl RedisSessions {
             .arg(now_ms)
             .arg(ttl_secs)
             .arg(MAX_SESSIONS_PER_USER)
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         Ok(())
     }
@@ -200,7 +200,7 @@ impl RedisSessions {
             .arg(ttl_secs)
             .arg(ROTATED_REMEMBERED)
             .arg(sid.to_string())
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         Ok(match code {
             1 => Rotation::Rotated,
@@ -215,7 +215,7 @@ impl RedisSessions {
         Ok(redis::cmd("HGET")
             .arg(format!("{}{sid}", self.session_base(user)))
             .arg("current")
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?)
     }
 
@@ -229,7 +229,7 @@ impl RedisSessions {
             .arg(r.user_key(user, "token-cutoff"))
             .cmd("GET")
             .arg(r.global_key("token-cutoff"))
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         Ok(Check {
             exists,
@@ -243,7 +243,7 @@ impl RedisSessions {
         let sids: Vec<String> = REVOKE_USER
             .key(r.user_key(user, "sessions"))
             .arg(self.session_base(user))
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         Ok(sids
             .iter()
@@ -256,7 +256,7 @@ impl RedisSessions {
         let r = &self.redis;
         let issued: Option<u64> = redis::cmd("GET")
             .arg(r.global_key("token-generation"))
-            .query_async(&mut r.conn.clone())
+            .query_async(&mut r.conn())
             .await?;
         let cutoff = issued.unwrap_or(0) + 1;
         let key = match user {
@@ -266,7 +266,7 @@ impl RedisSessions {
         let _: i64 = RAISE
             .key(key)
             .arg(cutoff)
-            .invoke_async(&mut r.conn.clone())
+            .invoke_async(&mut r.conn())
             .await?;
         Ok(())
     }
