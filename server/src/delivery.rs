@@ -242,6 +242,19 @@ impl Inbox {
         }
     }
 
+    /// Forgets a claimed publish id that could not be applied (the store
+    /// was unavailable): the client's resend is applied then. An id
+    /// already settled is kept.
+    pub async fn release_publish(&self, user: Uuid, id: &str) -> Result<(), StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => {
+                memory.release_publish(user, id);
+                Ok(())
+            }
+            InboxStore::Redis(redis) => redis.release_publish(user, &digest_hex(id)).await,
+        }
+    }
+
     /// The user's kept applied items (oldest first) and the total count.
     pub async fn applied(&self, user: Uuid) -> Result<(u64, Vec<Applied>), StoreError> {
         match &self.0 {
@@ -339,6 +352,20 @@ impl MemoryInbox {
             Claim::New
         } else {
             Claim::Full
+        }
+    }
+
+    fn release_publish(&self, user: Uuid, id: &str) {
+        let key = digest(id);
+        let mut users = self.users.lock().expect("lock");
+        if let Some(received) = users.get_mut(&user)
+            && matches!(
+                received.publishes.ids.get(&key),
+                Some(PublishState::InFlight)
+            )
+        {
+            received.publishes.ids.remove(&key);
+            received.publishes.order.retain(|(k, _)| *k != key);
         }
     }
 

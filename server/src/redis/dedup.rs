@@ -80,6 +80,16 @@ return 1
     )
 });
 
+/// KEYS: publish id key. Deletes it if still only claimed.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == 'inflight' then redis.call('DEL', KEYS[1]) end
+return 1
+",
+    )
+});
+
 /// The Redis inbox.
 #[derive(Debug)]
 pub struct RedisInbox {
@@ -170,6 +180,17 @@ impl RedisInbox {
             .key(r.user_key(user, "publish-count"))
             .arg(format!("{offset} {topic}"))
             .arg(self.window_secs())
+            .invoke_async(&mut r.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the claim of the publish id of digest `digest`, unless it
+    /// was settled.
+    pub async fn release_publish(&self, user: Uuid, digest: &str) -> Result<(), StoreError> {
+        let r = &self.redis;
+        let _: i64 = RELEASE
+            .key(r.user_key(user, &format!("publish:{digest}")))
             .invoke_async(&mut r.conn())
             .await?;
         Ok(())

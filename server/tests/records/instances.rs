@@ -295,3 +295,46 @@ async fn with_redis_down_http_answers_503_a_send_is_nacked_and_auth_closes_1013(
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn expire_tokens_on_b_closes_the_sockets_on_a_as_expired() {
+    let redis = TestRedis::start();
+    let (a, b) = (instance(&redis.config).await, instance(&redis.config).await);
+    let (name, password) = new_user(&a).await;
+    let (mut on_a, login) = a.authed(&name, &password).await;
+    let (mut bob, _) = a.authed("bob", "builder").await;
+    let response = b
+        .post_json("/api/admin/expire-tokens", json!({"username": name}))
+        .await;
+    assert_eq!(response.status(), 200);
+    expect_auth_error(&mut on_a, AuthErrorCode::ExpiredToken).await;
+    let mut again = a.connect(None).await;
+    send(&mut again, auth(&login.token, None)).await;
+    expect_auth_error(&mut again, AuthErrorCode::ExpiredToken).await;
+    // The refresh cookie still works, on either instance.
+    assert_eq!(a.refresh(&login.cookie).await.status(), 200);
+    crate::common::assert_alive(&mut bob, 1).await;
+}
+
+#[tokio::test]
+async fn one_username_created_at_once_on_two_instances_is_one_account() {
+    let redis = TestRedis::start();
+    let (a, b) = (instance(&redis.config).await, instance(&redis.config).await);
+    let name = format!("u-{}", uuid::Uuid::new_v4().simple());
+    let body = json!({"username": name, "password": "pw"});
+    let (on_a, on_b) = tokio::join!(
+        a.post_json("/api/admin/users", body.clone()),
+        b.post_json("/api/admin/users", body.clone()),
+    );
+    let mut statuses = [on_a.status().as_u16(), on_b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [201, 409]);
+    let id_a = a.state.accounts.by_name(&name).await.unwrap().unwrap().id;
+    let id_b = b.state.accounts.by_name(&name).await.unwrap().unwrap().id;
+    assert_eq!(id_a, id_b);
+    // Both instances start with the same demo users.
+    for server in [&a, &b] {
+        let alice = server.state.accounts.by_name("alice").await.unwrap();
+        assert_eq!(alice.unwrap().id, tether_server::accounts::ALICE_ID);
+    }
+}

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod common;
 mod instances;
+#[path = "../support/redis.rs"]
 mod redis_server;
 mod stores;
 

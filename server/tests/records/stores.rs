@@ -415,6 +415,15 @@ async fn publish_ids_are_claimed_once_and_answered_with_their_offset(s: Stores) 
         }
     );
     assert_eq!(inbox.claim_publish(b, "p").await.unwrap(), Claim::New);
+    // A claim released (not applied) can be claimed again; a settled id
+    // is not released.
+    inbox.release_publish(b, "p").await.unwrap();
+    assert_eq!(inbox.claim_publish(b, "p").await.unwrap(), Claim::New);
+    inbox.release_publish(a, "p").await.unwrap();
+    assert!(matches!(
+        inbox.claim_publish(a, "p").await.unwrap(),
+        Claim::Duplicate { offset: 7, .. }
+    ));
     // Their own list: a send with the same id is new.
     assert_eq!(
         inbox.apply(a, "p", raw("1")).await.unwrap(),
