@@ -7,7 +7,7 @@ use tether_server::accounts::{
     ALICE_ID, Accounts, BOB_ID, ClientKey, CreateUserError, LoginOutcome,
 };
 use tether_server::auth::{AuthFailure, MAX_SESSIONS_PER_USER, RefreshFailure, Sessions};
-use tether_server::delivery::{Applying, Claim, Inbox, KEPT_BYTES};
+use tether_server::delivery::{Applying, Claim, Inbox, KEPT_BYTES, MAX_REMEMBERED_IDS};
 use tether_server::rooms::{MAX_MEMBERS, MAX_ROOMS_PER_OWNER, RoomError, Rooms};
 use tether_server::tokens::TokenKey;
 use uuid::Uuid;
@@ -445,4 +445,71 @@ async fn kept_bodies_are_bounded_in_bytes(s: Stores) {
     assert!(bytes <= KEPT_BYTES, "{bytes}");
     assert_eq!(kept.last().unwrap().id, "199");
     assert_eq!(kept.last().unwrap().body.get(), body);
+}
+
+/// Redis only: the bound is a counter of the window's ids; seeded just
+/// below [`MAX_REMEMBERED_IDS`] (applying 100,000 ids takes too long for a
+/// test), one more id is applied and the next is refused. The memory
+/// store's bound has its unit tests in `delivery`.
+#[tokio::test]
+async fn redis_send_and_publish_ids_past_the_bound_are_refused() {
+    let test = TestRedis::start();
+    let redis = test.connect().await;
+    let inbox = Inbox::redis(redis.clone());
+    let user = Uuid::new_v4();
+    let below = MAX_REMEMBERED_IDS - 1;
+    let _: () = redis::pipe()
+        .cmd("SET")
+        .arg(redis.user_key(user, "send-count"))
+        .arg(below)
+        .ignore()
+        .cmd("SET")
+        .arg(redis.user_key(user, "publish-count"))
+        .arg(below)
+        .ignore()
+        .query_async(&mut redis.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        inbox.apply(user, "last", raw("0")).await.unwrap(),
+        Applying::Applied
+    );
+    assert_eq!(
+        inbox.apply(user, "new", raw("0")).await.unwrap(),
+        Applying::Full
+    );
+    // The ones remembered are still answered; nothing more was recorded.
+    assert_eq!(
+        inbox.apply(user, "last", raw("0")).await.unwrap(),
+        Applying::Duplicate
+    );
+    assert_eq!(inbox.applied(user).await.unwrap().0, 1);
+    // One key per applied id, remembered for the 24 h window.
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(redis.user_key(user, "send:*"))
+        .query_async(&mut redis.conn())
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut redis.conn())
+        .await
+        .unwrap();
+    assert!((86_000..=86_400).contains(&ttl), "{ttl}");
+    assert_eq!(inbox.claim_publish(user, "p").await.unwrap(), Claim::New);
+    inbox
+        .settle_publish(user, "p", "room:1".into(), 1)
+        .await
+        .unwrap();
+    assert_eq!(inbox.claim_publish(user, "q").await.unwrap(), Claim::Full);
+    assert!(matches!(
+        inbox.claim_publish(user, "p").await.unwrap(),
+        Claim::Duplicate { offset: 1, .. }
+    ));
+    // Another user is not affected.
+    assert_eq!(
+        inbox.apply(Uuid::new_v4(), "new", raw("0")).await.unwrap(),
+        Applying::Applied
+    );
 }
