@@ -645,7 +645,10 @@ impl Session {
             Ok(joined) => match crate::rooms::may_subscribe(&state, &topic, user_id).await {
                 Ok(()) => Ok(joined),
                 Err(code) => {
+                    // Removed meanwhile: undo it (and any earlier
+                    // subscription it replaced).
                     state.topics.unsubscribe(&topic, self.socket_id);
+                    self.forget_topic(&topic);
                     Err(code)
                 }
             },
