@@ -1,5 +1,7 @@
 //! User accounts: argon2-hashed passwords and login throttling.
 
+use crate::redis::StoreError;
+use crate::redis::accounts::{AccountRecord, Created, RedisAccounts};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::collections::{HashMap, VecDeque};
@@ -159,86 +161,32 @@ pub enum LoginOutcome {
     Throttled(Duration),
 }
 
-/// The account store.
+/// The account store: records in memory (the default) or on Redis
+/// ([`crate::redis::accounts`], cached here: accounts never change), login
+/// throttling in this process (per instance, also with Redis).
 #[derive(Debug)]
 pub struct Accounts {
     hasher: Argon2<'static>,
-    by_name: RwLock<HashMap<String, Arc<User>>>,
-    by_id: RwLock<HashMap<Uuid, Arc<User>>>,
     failures: Mutex<Failures>,
     /// Verified against when the username is unknown, so both cases cost the same.
     dummy_hash: String,
+    /// Every account (memory), or those read so far (Redis).
+    local: LocalAccounts,
+    redis: Option<RedisAccounts>,
 }
 
-impl Accounts {
-    /// A store with the demo users. `fast_hashing` picks tiny argon2 costs
-    /// (for `--dev` and tests); passwords are hashed either way.
-    pub fn new(fast_hashing: bool) -> Self {
-        let params = if fast_hashing {
-            Params::new(Params::MIN_M_COST.max(64), 1, 1, None).expect("valid argon2 params")
-        } else {
-            Params::default()
-        };
-        let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = hash(&hasher, "not a password");
-        let accounts = Self {
-            hasher,
-            by_name: RwLock::default(),
-            by_id: RwLock::default(),
-            failures: Mutex::default(),
-            dummy_hash,
-        };
-        accounts
-            .insert(ALICE_ID, "alice", "wonderland")
-            .expect("demo user");
-        accounts
-            .insert(BOB_ID, "bob", "builder")
-            .expect("demo user");
-        accounts
-    }
+/// Accounts cached beyond this many (Redis) are dropped and read again.
+const MAX_CACHED: usize = 100_000;
 
-    /// Creates an account with a random id.
-    pub fn create(&self, username: &str, password: &str) -> Result<Arc<User>, CreateUserError> {
-        self.insert(Uuid::new_v4(), username, password)
-    }
+#[derive(Debug, Default)]
+struct LocalAccounts {
+    by_name: RwLock<HashMap<String, Arc<User>>>,
+    by_id: RwLock<HashMap<Uuid, Arc<User>>>,
+}
 
-    fn insert(
-        &self,
-        id: Uuid,
-        username: &str,
-        password: &str,
-    ) -> Result<Arc<User>, CreateUserError> {
-        if !valid_username(username) || password.is_empty() {
-            return Err(CreateUserError::Invalid);
-        }
-        if self.by_name.read().expect("lock").contains_key(username) {
-            return Err(CreateUserError::Exists);
-        }
-        self.insert_user(User {
-            id,
-            username: username.to_owned(),
-            password_hash: Some(hash(&self.hasher, password)),
-        })
-    }
-
-    /// Creates an account without a password (it signs in with a passkey),
-    /// with the id its passkey was registered for.
-    pub fn create_passwordless(
-        &self,
-        id: Uuid,
-        username: &str,
-    ) -> Result<Arc<User>, CreateUserError> {
-        if !valid_username(username) {
-            return Err(CreateUserError::Invalid);
-        }
-        self.insert_user(User {
-            id,
-            username: username.to_owned(),
-            password_hash: None,
-        })
-    }
-
-    fn insert_user(&self, user: User) -> Result<Arc<User>, CreateUserError> {
+impl LocalAccounts {
+    /// Inserts `user` unless its name is taken.
+    fn insert(&self, user: User) -> Result<Arc<User>, CreateUserError> {
         let user = Arc::new(user);
         let mut by_name = self.by_name.write().expect("lock");
         if by_name.contains_key(&user.username) {
@@ -252,25 +200,227 @@ impl Accounts {
         Ok(user)
     }
 
-    /// The account with this name.
-    pub fn by_name(&self, username: &str) -> Option<Arc<User>> {
+    /// Caches a user read from Redis.
+    fn cache(&self, record: AccountRecord) -> Arc<User> {
+        let user = Arc::new(User {
+            id: record.id,
+            username: record.username,
+            password_hash: record.password_hash,
+        });
+        let mut by_name = self.by_name.write().expect("lock");
+        let mut by_id = self.by_id.write().expect("lock");
+        if by_id.len() >= MAX_CACHED {
+            by_id.clear();
+            by_name.clear();
+        }
+        by_name.insert(user.username.clone(), user.clone());
+        by_id.insert(user.id, user.clone());
+        user
+    }
+
+    fn by_name(&self, username: &str) -> Option<Arc<User>> {
         self.by_name.read().expect("lock").get(username).cloned()
     }
 
-    /// The account with this id.
-    pub fn by_id(&self, id: Uuid) -> Option<Arc<User>> {
+    fn by_id(&self, id: Uuid) -> Option<Arc<User>> {
         self.by_id.read().expect("lock").get(&id).cloned()
+    }
+}
+
+fn hasher(fast_hashing: bool) -> Argon2<'static> {
+    let params = if fast_hashing {
+        Params::new(Params::MIN_M_COST.max(64), 1, 1, None).expect("valid argon2 params")
+    } else {
+        Params::default()
+    };
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+impl Accounts {
+    /// An in-memory store with the demo users. `fast_hashing` picks tiny
+    /// argon2 costs (for `--dev` and tests); passwords are hashed either way.
+    pub fn new(fast_hashing: bool) -> Self {
+        let accounts = Self::empty(fast_hashing, None);
+        for (id, name, password) in DEMO_USERS {
+            let hash = hash(&accounts.hasher, password);
+            accounts
+                .local
+                .insert(User {
+                    id,
+                    username: name.to_owned(),
+                    password_hash: Some(hash),
+                })
+                .expect("demo user");
+        }
+        accounts
+    }
+
+    /// A store on Redis. Creates the demo users unless they exist (every
+    /// instance does this at start; they get the same ids).
+    pub async fn redis(fast_hashing: bool, redis: crate::redis::Redis) -> Result<Self, StoreError> {
+        let accounts = Self::empty(fast_hashing, Some(RedisAccounts::new(redis)));
+        let store = accounts.redis.as_ref().expect("redis");
+        for (id, name, password) in DEMO_USERS {
+            if store.get(id).await?.is_some() {
+                continue;
+            }
+            let hash = accounts.hash_blocking(password.to_owned()).await;
+            if store.create(id, name, Some(&hash)).await? == Created::Taken {
+                tracing::warn!(
+                    username = name,
+                    "a demo user's name belongs to another account"
+                );
+            }
+        }
+        Ok(accounts)
+    }
+
+    fn empty(fast_hashing: bool, redis: Option<RedisAccounts>) -> Self {
+        let hasher = hasher(fast_hashing);
+        let dummy_hash = hash(&hasher, "not a password");
+        Self {
+            hasher,
+            failures: Mutex::default(),
+            dummy_hash,
+            local: LocalAccounts::default(),
+            redis,
+        }
+    }
+
+    async fn hash_blocking(&self, password: String) -> String {
+        let hasher = self.hasher.clone();
+        tokio::task::spawn_blocking(move || hash(&hasher, &password))
+            .await
+            .expect("the hashing task does not panic")
+    }
+
+    /// Creates an account with a random id (hashing on a blocking thread).
+    pub async fn create(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Result<Arc<User>, CreateUserError>, StoreError> {
+        if !valid_username(username) || password.is_empty() {
+            return Ok(Err(CreateUserError::Invalid));
+        }
+        if self.by_name(username).await?.is_some() {
+            return Ok(Err(CreateUserError::Exists));
+        }
+        let hash = self.hash_blocking(password.to_owned()).await;
+        self.insert(Uuid::new_v4(), username, Some(hash)).await
+    }
+
+    /// Creates an account without a password (it signs in with a passkey),
+    /// with the id its passkey was registered for.
+    pub async fn create_passwordless(
+        &self,
+        id: Uuid,
+        username: &str,
+    ) -> Result<Result<Arc<User>, CreateUserError>, StoreError> {
+        if !valid_username(username) {
+            return Ok(Err(CreateUserError::Invalid));
+        }
+        self.insert(id, username, None).await
+    }
+
+    async fn insert(
+        &self,
+        id: Uuid,
+        username: &str,
+        password_hash: Option<String>,
+    ) -> Result<Result<Arc<User>, CreateUserError>, StoreError> {
+        let Some(store) = &self.redis else {
+            return Ok(self.local.insert(User {
+                id,
+                username: username.to_owned(),
+                password_hash,
+            }));
+        };
+        match store.create(id, username, password_hash.as_deref()).await? {
+            Created::Taken => Ok(Err(CreateUserError::Exists)),
+            Created::Ok => Ok(Ok(self.local.cache(AccountRecord {
+                id,
+                username: username.to_owned(),
+                password_hash,
+            }))),
+        }
+    }
+
+    /// The account with this name.
+    pub async fn by_name(&self, username: &str) -> Result<Option<Arc<User>>, StoreError> {
+        if let Some(user) = self.local.by_name(username) {
+            return Ok(Some(user));
+        }
+        let Some(store) = &self.redis else {
+            return Ok(None);
+        };
+        match store.id_of(username).await? {
+            Some(id) => self.by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The account with this id.
+    pub async fn by_id(&self, id: Uuid) -> Result<Option<Arc<User>>, StoreError> {
+        if let Some(user) = self.local.by_id(id) {
+            return Ok(Some(user));
+        }
+        let Some(store) = &self.redis else {
+            return Ok(None);
+        };
+        Ok(store.get(id).await?.map(|record| self.local.cache(record)))
+    }
+
+    /// The accounts `ids`, in order (`None` for an unknown id); on Redis
+    /// one round trip for those not cached.
+    pub async fn by_ids(&self, ids: &[Uuid]) -> Result<Vec<Option<Arc<User>>>, StoreError> {
+        let mut found: Vec<Option<Arc<User>>> =
+            ids.iter().map(|id| self.local.by_id(*id)).collect();
+        let Some(store) = &self.redis else {
+            return Ok(found);
+        };
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .zip(&found)
+            .filter(|(_, user)| user.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut read = store.get_many(&missing).await?.into_iter();
+        for slot in found.iter_mut().filter(|user| user.is_none()) {
+            *slot = read.next().flatten().map(|record| self.local.cache(record));
+        }
+        Ok(found)
     }
 
     /// Every account.
-    pub fn all(&self) -> Vec<Arc<User>> {
-        self.by_id.read().expect("lock").values().cloned().collect()
+    pub async fn all(&self) -> Result<Vec<Arc<User>>, StoreError> {
+        match &self.redis {
+            None => Ok(self
+                .local
+                .by_id
+                .read()
+                .expect("lock")
+                .values()
+                .cloned()
+                .collect()),
+            Some(store) => Ok(store
+                .all()
+                .await?
+                .into_iter()
+                .map(|record| self.local.cache(record))
+                .collect()),
+        }
     }
 
     /// Checks a password, with throttling per client, per client and
-    /// username, and per username. Blocking (argon2): call it from
-    /// `spawn_blocking`.
-    pub fn login(&self, username: &str, password: &str, client: ClientKey) -> LoginOutcome {
+    /// username, and per username (in this process). The argon2
+    /// verification runs on a blocking thread.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: ClientKey,
+    ) -> Result<LoginOutcome, StoreError> {
         let now = Instant::now();
         let pair = (client, username.to_owned());
         {
@@ -285,22 +435,25 @@ impl Accounts {
             .flatten()
             .max();
             if let Some(retry) = throttled {
-                return LoginOutcome::Throttled(retry);
+                return Ok(LoginOutcome::Throttled(retry));
             }
         }
-        let user = self.by_name(username);
+        let user = self.by_name(username).await?;
         // An unknown user, or one without a password, costs the same.
         let stored = user
             .as_ref()
-            .and_then(|u| u.password_hash.as_ref())
-            .unwrap_or(&self.dummy_hash);
-        let ok = PasswordHash::new(stored).is_ok_and(|parsed| {
-            self.hasher
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
+        let hasher = self.hasher.clone();
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&stored)
+                .is_ok_and(|parsed| hasher.verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .expect("the verification task does not panic");
         let mut failures = self.failures.lock().expect("lock");
-        match user {
+        Ok(match user {
             Some(user) if ok && user.password_hash.is_some() => {
                 failures.pair.clear(&pair);
                 LoginOutcome::Ok(user)
@@ -311,9 +464,15 @@ impl Accounts {
                 failures.pair.record(pair, now);
                 LoginOutcome::Invalid
             }
-        }
+        })
     }
 }
+
+/// The demo users: id, name, password.
+const DEMO_USERS: [(Uuid, &str, &str); 2] = [
+    (ALICE_ID, "alice", "wonderland"),
+    (BOB_ID, "bob", "builder"),
+];
 
 /// Whether `username` is acceptable: 1 to 64 bytes.
 pub fn valid_username(username: &str) -> bool {
@@ -333,26 +492,26 @@ fn hash(hasher: &Argon2<'_>, password: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn passwords_are_hashed_and_checked() {
+    #[tokio::test]
+    async fn passwords_are_hashed_and_checked() {
         let accounts = Accounts::new(true);
-        let alice = accounts.by_name("alice").unwrap();
+        let alice = accounts.by_name("alice").await.unwrap().unwrap();
         let stored = alice.password_hash.as_deref().unwrap();
         assert!(stored.starts_with("$argon2id$"));
         assert!(!stored.contains("wonderland"));
         let me = ClientKey::unknown();
         assert!(
-            matches!(accounts.login("alice", "wonderland", me), LoginOutcome::Ok(u) if u.id == ALICE_ID)
+            matches!(accounts.login("alice", "wonderland", me).await.unwrap(), LoginOutcome::Ok(u) if u.id == ALICE_ID)
         );
         assert!(
-            matches!(accounts.login("bob", "builder", me), LoginOutcome::Ok(u) if u.id == BOB_ID)
+            matches!(accounts.login("bob", "builder", me).await.unwrap(), LoginOutcome::Ok(u) if u.id == BOB_ID)
         );
         assert!(matches!(
-            accounts.login("alice", "nope", me),
+            accounts.login("alice", "nope", me).await.unwrap(),
             LoginOutcome::Invalid
         ));
         assert!(matches!(
-            accounts.login("nobody", "nope", me),
+            accounts.login("nobody", "nope", me).await.unwrap(),
             LoginOutcome::Invalid
         ));
     }
@@ -361,45 +520,54 @@ mod tests {
         ClientKey::of(std::net::IpAddr::from([10, 0, 0, n]))
     }
 
-    #[test]
-    fn five_failures_throttle_that_client_on_that_user_only() {
+    #[tokio::test]
+    async fn five_failures_throttle_that_client_on_that_user_only() {
         let accounts = Accounts::new(true);
         for _ in 0..MAX_FAILURES {
             assert!(matches!(
-                accounts.login("bob", "x", client(1)),
+                accounts.login("bob", "x", client(1)).await.unwrap(),
                 LoginOutcome::Invalid
             ));
         }
         assert!(matches!(
-            accounts.login("bob", "builder", client(1)),
+            accounts.login("bob", "builder", client(1)).await.unwrap(),
             LoginOutcome::Throttled(_)
         ));
         assert!(matches!(
-            accounts.login("bob", "builder", client(2)),
+            accounts.login("bob", "builder", client(2)).await.unwrap(),
             LoginOutcome::Ok(_)
         ));
         assert!(matches!(
-            accounts.login("alice", "wonderland", client(1)),
+            accounts
+                .login("alice", "wonderland", client(1))
+                .await
+                .unwrap(),
             LoginOutcome::Ok(_)
         ));
     }
 
-    #[test]
-    fn one_client_cannot_try_many_accounts() {
+    #[tokio::test]
+    async fn one_client_cannot_try_many_accounts() {
         let accounts = Accounts::new(true);
         for i in 0..MAX_CLIENT_FAILURES {
             let name = format!("nobody-{i}");
             assert!(matches!(
-                accounts.login(&name, "x", client(3)),
+                accounts.login(&name, "x", client(3)).await.unwrap(),
                 LoginOutcome::Invalid
             ));
         }
         assert!(matches!(
-            accounts.login("alice", "wonderland", client(3)),
+            accounts
+                .login("alice", "wonderland", client(3))
+                .await
+                .unwrap(),
             LoginOutcome::Throttled(_)
         ));
         assert!(matches!(
-            accounts.login("alice", "wonderland", client(4)),
+            accounts
+                .login("alice", "wonderland", client(4))
+                .await
+                .unwrap(),
             LoginOutcome::Ok(_)
         ));
     }

@@ -83,12 +83,13 @@ fn scoped(body: &[u8]) -> Result<Scoped, ApiFailure> {
 }
 
 /// The user id of the scope (`None` = everyone); 404 for an unknown name.
-fn scope_user(state: &AppState, scoped: &Scoped) -> Result<Option<Uuid>, ApiFailure> {
+async fn scope_user(state: &AppState, scoped: &Scoped) -> Result<Option<Uuid>, ApiFailure> {
     match &scoped.username {
         None => Ok(None),
         Some(name) => state
             .accounts
             .by_name(name)
+            .await?
             .map(|u| Some(u.id))
             .ok_or(ApiFailure::UnknownUser),
     }
@@ -118,6 +119,7 @@ async fn received(
     let user = state
         .accounts
         .by_name(&query.user)
+        .await?
         .ok_or(ApiFailure::UnknownUser)?;
     /// Bodies are written out exactly as they arrived.
     #[derive(serde::Serialize)]
@@ -132,7 +134,7 @@ async fn received(
         count: u64,
         items: Vec<Item<'a>>,
     }
-    let (count, items) = state.inbox.applied(user.id);
+    let (count, items) = state.inbox.applied(user.id).await?;
     let items = items
         .iter()
         .map(|a| Item {
@@ -157,14 +159,10 @@ struct NewUser {
 
 async fn create_user(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let new: NewUser = parse_json(&body)?;
-    let accounts_state = state.clone();
-    let created = tokio::task::spawn_blocking(move || {
-        accounts_state
-            .accounts
-            .create(&new.username, new.password.expose())
-    })
-    .await
-    .expect("the hashing task does not panic");
+    let created = state
+        .accounts
+        .create(&new.username, new.password.expose())
+        .await?;
     match created {
         Ok(user) => Ok((
             StatusCode::CREATED,
@@ -178,7 +176,7 @@ async fn create_user(State(state): State<AppState>, body: Bytes) -> Result<Respo
 
 async fn drop_sockets(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     let dropped = state.registry.send_to(user, &Outbound::Drop);
     Ok(Json(json!({"dropped": dropped})).into_response())
 }
@@ -188,7 +186,7 @@ async fn withhold_pongs(
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     state.faults.withhold_pongs.set(user, seconds(&scoped)?);
     Ok(Json(json!({"ok": true})).into_response())
 }
@@ -198,16 +196,21 @@ async fn refuse_sockets(
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     state.faults.refuse_sockets.set(user, seconds(&scoped)?);
     Ok(Json(json!({"ok": true})).into_response())
 }
 
 async fn expire_tokens(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
-    state.sessions.expire_tokens(user);
-    let closed = state.registry.send_to(user, &Outbound::Expired);
+    let user = scope_user(&state, &scoped).await?;
+    state.sessions.expire_tokens(user).await?;
+    let closed = crate::redis::control::announce(
+        &state,
+        state.redis.as_ref(),
+        crate::redis::control::ControlEvent::Expired { user_id: user },
+    )
+    .await;
     Ok(Json(json!({"closed": closed})).into_response())
 }
 
@@ -216,7 +219,7 @@ async fn expire_tokens(State(state): State<AppState>, body: Bytes) -> Result<Res
 /// does: a socket that cannot take them is closed with 1013.
 async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     let title = scoped.title.as_deref().unwrap_or("Notification");
     let text = scoped.body.as_deref().unwrap_or("");
     let mut notified = 0;
@@ -241,7 +244,8 @@ async fn notify(State(state): State<AppState>, body: Bytes) -> Result<Response, 
 /// client that reads as fast as it can gets every one of them live.
 async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?
+    let user = scope_user(&state, &scoped)
+        .await?
         .ok_or_else(|| ApiFailure::BadRequest("`username` is required".into()))?;
     let count = scoped.count.unwrap_or(1_000);
     let mut last_seq = 0;
@@ -267,7 +271,7 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
 /// affected. Past its queue bound such a socket closes with 1013.
 async fn stall_sockets(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     let stalled = state
         .registry
         .send_to(user, &Outbound::Stall(seconds(&scoped)?));
@@ -276,7 +280,7 @@ async fn stall_sockets(State(state): State<AppState>, body: Bytes) -> Result<Res
 
 async fn close(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     let code = scoped.code.unwrap_or(tether_protocol::close_code::NORMAL);
     // Codes a close frame may carry (RFC 6455 §7.4).
     let sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
@@ -300,7 +304,7 @@ async fn close(State(state): State<AppState>, body: Bytes) -> Result<Response, A
 /// how they handle malformed frames and unknown types.
 async fn raw(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiFailure> {
     let scoped = scoped(&body)?;
-    let user = scope_user(&state, &scoped)?;
+    let user = scope_user(&state, &scoped).await?;
     let text = scoped
         .text
         .ok_or_else(|| ApiFailure::BadRequest("`text` is required".into()))?;
@@ -309,8 +313,8 @@ async fn raw(State(state): State<AppState>, body: Bytes) -> Result<Response, Api
 }
 
 /// The topic of a dev topic route: a room's topic (404 otherwise).
-fn room_topic(state: &AppState, topic: &str) -> Result<(), ApiFailure> {
-    if crate::topics::is_valid_topic(topic) && state.rooms.of_topic(topic).is_some() {
+async fn room_topic(state: &AppState, topic: &str) -> Result<(), ApiFailure> {
+    if crate::topics::is_valid_topic(topic) && state.rooms.of_topic(topic).await?.is_some() {
         Ok(())
     } else {
         Err(ApiFailure::NotFound("no such topic"))
@@ -334,7 +338,7 @@ async fn reset_topic(
     Path(topic): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    room_topic(&state, &topic)?;
+    room_topic(&state, &topic).await?;
     let reset: TopicReset = if body.iter().all(u8::is_ascii_whitespace) {
         TopicReset::default()
     } else {
@@ -370,7 +374,7 @@ async fn publish_topic(
     Path(topic): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    room_topic(&state, &topic)?;
+    room_topic(&state, &topic).await?;
     let publish: TopicPublish = parse_json(&body)?;
     let mut offset = 0;
     let published = match (publish.data, publish.count) {

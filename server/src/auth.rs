@@ -1,6 +1,8 @@
 //! Sessions: access tokens, rotating refresh tokens, revocation (logout) and
 //! the admin "expire every token" switch.
 
+use crate::redis::StoreError;
+use crate::redis::sessions::{RedisSessions, Rotation};
 use crate::tokens::{Claims, TokenError, TokenKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,7 +47,7 @@ pub struct Issued {
     pub access_token: String,
     /// Its claims.
     pub claims: Claims,
-    /// The new `refresh_token` cookie value (`<sid>.<secret>`).
+    /// The new `refresh_token` cookie value (`<user>.<sid>.<secret>`).
     pub refresh: String,
 }
 
@@ -94,25 +96,50 @@ struct Cutoffs {
     per_user: HashMap<Uuid, u64>,
 }
 
-/// The session store.
+/// The session store: tokens are signed here, the session records live in
+/// memory (the default) or on Redis ([`crate::redis::sessions`]).
 #[derive(Debug)]
 pub struct Sessions {
     key: TokenKey,
     ttl: Duration,
+    store: SessionStore,
+}
+
+#[derive(Debug)]
+enum SessionStore {
+    Memory(MemorySessions),
+    Redis(RedisSessions),
+}
+
+#[derive(Debug)]
+struct MemorySessions {
     sessions: Mutex<HashMap<Uuid, Session>>,
     next_generation: AtomicU64,
     cutoffs: Mutex<Cutoffs>,
 }
 
 impl Sessions {
-    /// A store signing with `key`, issuing access tokens valid for `ttl`.
+    /// An in-memory store signing with `key`, issuing access tokens valid
+    /// for `ttl`.
     pub fn new(key: TokenKey, ttl: Duration) -> Self {
         Self {
             key,
             ttl,
-            sessions: Mutex::default(),
-            next_generation: AtomicU64::new(1),
-            cutoffs: Mutex::default(),
+            store: SessionStore::Memory(MemorySessions {
+                sessions: Mutex::default(),
+                next_generation: AtomicU64::new(1),
+                cutoffs: Mutex::default(),
+            }),
+        }
+    }
+
+    /// A store whose records are on Redis (every instance signing with
+    /// the same `key` sees the same sessions).
+    pub fn redis(key: TokenKey, ttl: Duration, redis: crate::redis::Redis) -> Self {
+        Self {
+            key,
+            ttl,
+            store: SessionStore::Redis(RedisSessions::new(redis)),
         }
     }
 
@@ -121,7 +148,11 @@ impl Sessions {
         self.ttl
     }
 
-    fn issue(&self, user_id: Uuid, sid: Uuid) -> (String, Claims) {
+    async fn issue(&self, user_id: Uuid, sid: Uuid) -> Result<(String, Claims), StoreError> {
+        let generation = match &self.store {
+            SessionStore::Memory(m) => m.next_generation.fetch_add(1, Ordering::SeqCst),
+            SessionStore::Redis(r) => r.next_generation().await?,
+        };
         let now_ms = crate::now_ms();
         let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX / 4);
         let claims = Claims {
@@ -130,23 +161,191 @@ impl Sessions {
             iat: now_ms / 1000,
             // Round up so a token never lives shorter than the ttl.
             exp: (now_ms + ttl_ms + 999) / 1000,
-            generation: self.next_generation.fetch_add(1, Ordering::SeqCst),
+            generation,
         };
-        (self.key.sign(&claims), claims)
+        Ok((self.key.sign(&claims), claims))
     }
 
-    fn new_refresh(sid: Uuid) -> (String, [u8; 32]) {
+    fn new_refresh(user_id: Uuid, sid: Uuid) -> (String, [u8; 32]) {
         let secret = URL_SAFE_NO_PAD.encode(crate::random_bytes::<32>());
         let hash = Sha256::digest(secret.as_bytes()).into();
-        (format!("{sid}.{secret}"), hash)
+        (format!("{user_id}.{sid}.{secret}"), hash)
     }
 
     /// Starts a session for a user who just logged in. Forgets sessions
     /// idle for longer than the refresh cookie lives, and the user's oldest
     /// session beyond [`MAX_SESSIONS_PER_USER`].
-    pub fn login(&self, user_id: Uuid) -> Issued {
+    pub async fn login(&self, user_id: Uuid) -> Result<Issued, StoreError> {
         let sid = Uuid::new_v4();
-        let (refresh, refresh_hash) = Self::new_refresh(sid);
+        let (refresh, refresh_hash) = Self::new_refresh(user_id, sid);
+        match &self.store {
+            SessionStore::Memory(m) => m.login(user_id, sid, refresh_hash),
+            SessionStore::Redis(r) => {
+                r.login(
+                    user_id,
+                    sid,
+                    &hex(&refresh_hash),
+                    crate::now_ms(),
+                    crate::http_api::REFRESH_MAX_AGE_SECS,
+                )
+                .await?;
+            }
+        }
+        let (access_token, claims) = self.issue(user_id, sid).await?;
+        Ok(Issued {
+            access_token,
+            claims,
+            refresh,
+        })
+    }
+
+    /// Rotates a refresh cookie: the old value stops working. A value this
+    /// session already rotated away from revokes the whole session
+    /// ([`RefreshFailure::Reused`]).
+    pub async fn refresh(
+        &self,
+        cookie: &str,
+    ) -> Result<Result<Issued, RefreshFailure>, StoreError> {
+        let Some((user_id, sid, presented)) = parse_cookie(cookie) else {
+            return Ok(Err(RefreshFailure::Invalid));
+        };
+        let (refresh, hash) = Self::new_refresh(user_id, sid);
+        let rotation = match &self.store {
+            SessionStore::Memory(m) => m.refresh(user_id, sid, &presented, hash),
+            SessionStore::Redis(r) => {
+                r.refresh(
+                    user_id,
+                    sid,
+                    &hex(&presented),
+                    &hex(&hash),
+                    crate::http_api::REFRESH_MAX_AGE_SECS,
+                )
+                .await?
+            }
+        };
+        match rotation {
+            Rotation::Rotated => {}
+            Rotation::Reused => {
+                return Ok(Err(RefreshFailure::Reused {
+                    user_id,
+                    session_id: sid,
+                }));
+            }
+            Rotation::Invalid => return Ok(Err(RefreshFailure::Invalid)),
+        }
+        let (access_token, claims) = self.issue(user_id, sid).await?;
+        Ok(Ok(Issued {
+            access_token,
+            claims,
+            refresh,
+        }))
+    }
+
+    /// The user whose current refresh cookie this is, without rotating it.
+    pub async fn refresh_owner(&self, cookie: &str) -> Result<Option<Uuid>, StoreError> {
+        let Some((user_id, sid, presented)) = parse_cookie(cookie) else {
+            return Ok(None);
+        };
+        let current = match &self.store {
+            SessionStore::Memory(m) => {
+                let sessions = m.sessions.lock().expect("lock");
+                sessions
+                    .get(&sid)
+                    .filter(|s| s.user_id == user_id)
+                    .map(|s| s.refresh_hash)
+            }
+            SessionStore::Redis(r) => r.current(user_id, sid).await?.and_then(|h| unhex(&h)),
+        };
+        Ok(current
+            .is_some_and(|current| constant_time_eq(&current, &presented))
+            .then_some(user_id))
+    }
+
+    /// Checks an access token: signature, expiry, admin expiry, revocation
+    /// (its session exists and belongs to its `sub`).
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Result<Claims, AuthFailure>, StoreError> {
+        let claims = match self.key.verify(token, crate::now_ms(), false) {
+            Ok(claims) => claims,
+            Err(TokenError::Expired) => return Ok(Err(AuthFailure::Expired)),
+            Err(_) => return Ok(Err(AuthFailure::Invalid)),
+        };
+        let (exists, cutoff) = match &self.store {
+            SessionStore::Memory(m) => {
+                let cutoff = {
+                    let cutoffs = m.cutoffs.lock().expect("lock");
+                    let user = cutoffs.per_user.get(&claims.sub).copied().unwrap_or(0);
+                    cutoffs.everyone.max(user)
+                };
+                let sessions = m.sessions.lock().expect("lock");
+                let exists = sessions
+                    .get(&claims.sid)
+                    .is_some_and(|s| s.user_id == claims.sub);
+                (exists, cutoff)
+            }
+            SessionStore::Redis(r) => {
+                let check = r.check(claims.sub, claims.sid).await?;
+                (check.exists, check.cutoff)
+            }
+        };
+        Ok(if claims.generation < cutoff {
+            Err(AuthFailure::Expired)
+        } else if !exists {
+            Err(AuthFailure::Revoked)
+        } else {
+            Ok(claims)
+        })
+    }
+
+    /// The user of a correctly signed token, even an expired or revoked one.
+    /// Only for choosing which fault switch applies to a handshake; never
+    /// for authorising anything.
+    pub fn token_owner(&self, token: &str) -> Option<Uuid> {
+        self.key.verify(token, 0, true).ok().map(|c| c.sub)
+    }
+
+    /// Revokes every session of a user: their access tokens get `revoked`,
+    /// their refresh cookies `invalid_refresh`. (Closing their sockets is
+    /// the caller's: [`crate::redis::control::announce`].)
+    pub async fn revoke_user(&self, user_id: Uuid) -> Result<(), StoreError> {
+        match &self.store {
+            SessionStore::Memory(m) => m
+                .sessions
+                .lock()
+                .expect("lock")
+                .retain(|_, session| session.user_id != user_id),
+            SessionStore::Redis(r) => {
+                r.revoke_user(user_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Expires every access token issued so far, of one user or of everyone
+    /// (on every instance with Redis). Refresh cookies stay valid.
+    pub async fn expire_tokens(&self, user: Option<Uuid>) -> Result<(), StoreError> {
+        match &self.store {
+            SessionStore::Memory(m) => {
+                let cutoff = m.next_generation.load(Ordering::SeqCst);
+                let mut cutoffs = m.cutoffs.lock().expect("lock");
+                match user {
+                    None => cutoffs.everyone = cutoffs.everyone.max(cutoff),
+                    Some(user) => {
+                        let entry = cutoffs.per_user.entry(user).or_default();
+                        *entry = (*entry).max(cutoff);
+                    }
+                }
+                Ok(())
+            }
+            SessionStore::Redis(r) => r.expire_tokens(user).await,
+        }
+    }
+}
+
+impl MemorySessions {
+    fn login(&self, user_id: Uuid, sid: Uuid, refresh_hash: [u8; 32]) {
         let now = std::time::Instant::now();
         let idle = Duration::from_secs(crate::http_api::REFRESH_MAX_AGE_SECS);
         let mut sessions = self.sessions.lock().expect("lock");
@@ -172,134 +371,57 @@ impl Sessions {
                 created: now,
             },
         );
-        drop(sessions);
-        let (access_token, claims) = self.issue(user_id, sid);
-        Issued {
-            access_token,
-            claims,
-            refresh,
-        }
     }
 
-    /// Rotates a refresh cookie: the old value stops working. A value this
-    /// session already rotated away from revokes the whole session
-    /// ([`RefreshFailure::Reused`]).
-    pub fn refresh(&self, cookie: &str) -> Result<Issued, RefreshFailure> {
-        let (sid, presented) = parse_cookie(cookie).ok_or(RefreshFailure::Invalid)?;
-        let (user_id, refresh) = {
-            let mut sessions = self.sessions.lock().expect("lock");
-            let session = sessions.get_mut(&sid).ok_or(RefreshFailure::Invalid)?;
-            if !constant_time_eq(&session.refresh_hash, &presented) {
-                if session
-                    .rotated
-                    .iter()
-                    .any(|old| constant_time_eq(old, &presented))
-                {
-                    let user_id = session.user_id;
-                    sessions.remove(&sid);
-                    return Err(RefreshFailure::Reused {
-                        user_id,
-                        session_id: sid,
-                    });
-                }
-                return Err(RefreshFailure::Invalid);
-            }
-            let (refresh, hash) = Self::new_refresh(sid);
-            if session.rotated.len() == ROTATED_REMEMBERED {
-                session.rotated.pop_front();
-            }
-            let old = std::mem::replace(&mut session.refresh_hash, hash);
-            session.rotated.push_back(old);
-            session.last_used = std::time::Instant::now();
-            (session.user_id, refresh)
+    fn refresh(&self, user_id: Uuid, sid: Uuid, presented: &[u8; 32], hash: [u8; 32]) -> Rotation {
+        let mut sessions = self.sessions.lock().expect("lock");
+        let Some(session) = sessions.get_mut(&sid).filter(|s| s.user_id == user_id) else {
+            return Rotation::Invalid;
         };
-        let (access_token, claims) = self.issue(user_id, sid);
-        Ok(Issued {
-            access_token,
-            claims,
-            refresh,
-        })
-    }
-
-    /// The user whose current refresh cookie this is, without rotating it.
-    pub fn refresh_owner(&self, cookie: &str) -> Option<Uuid> {
-        let (sid, presented) = parse_cookie(cookie)?;
-        let sessions = self.sessions.lock().expect("lock");
-        let session = sessions.get(&sid)?;
-        constant_time_eq(&session.refresh_hash, &presented).then_some(session.user_id)
-    }
-
-    /// Checks an access token: signature, expiry, admin expiry, revocation.
-    pub fn authenticate(&self, token: &str) -> Result<Claims, AuthFailure> {
-        let claims = self
-            .key
-            .verify(token, crate::now_ms(), false)
-            .map_err(|e| match e {
-                TokenError::Expired => AuthFailure::Expired,
-                _ => AuthFailure::Invalid,
-            })?;
-        if self.is_force_expired(&claims) {
-            return Err(AuthFailure::Expired);
-        }
-        let sessions = self.sessions.lock().expect("lock");
-        match sessions.get(&claims.sid) {
-            Some(s) if s.user_id == claims.sub => Ok(claims),
-            _ => Err(AuthFailure::Revoked),
-        }
-    }
-
-    /// The user of a correctly signed token, even an expired or revoked one.
-    /// Only for choosing which fault switch applies to a handshake; never
-    /// for authorising anything.
-    pub fn token_owner(&self, token: &str) -> Option<Uuid> {
-        self.key.verify(token, 0, true).ok().map(|c| c.sub)
-    }
-
-    /// Revokes every session of a user: their access tokens get `revoked`,
-    /// their refresh cookies `invalid_refresh`.
-    pub fn revoke_user(&self, user_id: Uuid) {
-        self.sessions
-            .lock()
-            .expect("lock")
-            .retain(|_, session| session.user_id != user_id);
-    }
-
-    /// Number of sessions held (all users).
-    pub fn len(&self) -> usize {
-        self.sessions.lock().expect("lock").len()
-    }
-
-    /// Whether no session is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Expires every access token issued so far, of one user or of everyone.
-    /// Refresh cookies stay valid.
-    pub fn expire_tokens(&self, user: Option<Uuid>) {
-        let cutoff = self.next_generation.load(Ordering::SeqCst);
-        let mut cutoffs = self.cutoffs.lock().expect("lock");
-        match user {
-            None => cutoffs.everyone = cutoffs.everyone.max(cutoff),
-            Some(user) => {
-                let entry = cutoffs.per_user.entry(user).or_default();
-                *entry = (*entry).max(cutoff);
+        if !constant_time_eq(&session.refresh_hash, presented) {
+            if session
+                .rotated
+                .iter()
+                .any(|old| constant_time_eq(old, presented))
+            {
+                sessions.remove(&sid);
+                return Rotation::Reused;
             }
+            return Rotation::Invalid;
         }
-    }
-
-    fn is_force_expired(&self, claims: &Claims) -> bool {
-        let cutoffs = self.cutoffs.lock().expect("lock");
-        let user = cutoffs.per_user.get(&claims.sub).copied().unwrap_or(0);
-        claims.generation < cutoffs.everyone.max(user)
+        if session.rotated.len() == ROTATED_REMEMBERED {
+            session.rotated.pop_front();
+        }
+        let old = std::mem::replace(&mut session.refresh_hash, hash);
+        session.rotated.push_back(old);
+        session.last_used = std::time::Instant::now();
+        Rotation::Rotated
     }
 }
 
-/// `<sid>.<secret>` → the session id and the SHA-256 of the secret.
-fn parse_cookie(cookie: &str) -> Option<(Uuid, [u8; 32])> {
-    let (sid, secret) = cookie.split_once('.')?;
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `<user>.<sid>.<secret>` → the user, the session id and the SHA-256 of
+/// the secret.
+fn parse_cookie(cookie: &str) -> Option<(Uuid, Uuid, [u8; 32])> {
+    let (user, rest) = cookie.split_once('.')?;
+    let (sid, secret) = rest.split_once('.')?;
+    let user = Uuid::parse_str(user).ok()?;
     let sid = Uuid::parse_str(sid).ok()?;
-    Some((sid, Sha256::digest(secret.as_bytes()).into()))
+    Some((user, sid, Sha256::digest(secret.as_bytes()).into()))
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -314,53 +436,69 @@ mod tests {
         Sessions::new(TokenKey::random(), Duration::from_secs(60))
     }
 
-    #[test]
-    fn refresh_rotates() {
+    #[tokio::test]
+    async fn refresh_rotates() {
         let s = sessions();
         let user = Uuid::new_v4();
-        let first = s.login(user);
-        assert_eq!(s.authenticate(&first.access_token).unwrap().sub, user);
-        let second = s.refresh(&first.refresh).unwrap();
+        let first = s.login(user).await.unwrap();
+        assert_eq!(
+            s.authenticate(&first.access_token)
+                .await
+                .unwrap()
+                .unwrap()
+                .sub,
+            user
+        );
+        let second = s.refresh(&first.refresh).await.unwrap().unwrap();
         assert_eq!(second.claims.sid, first.claims.sid);
-        let third = s.refresh(&second.refresh).unwrap();
-        assert_eq!(s.refresh("garbage").err(), Some(RefreshFailure::Invalid));
+        let third = s.refresh(&second.refresh).await.unwrap().unwrap();
+        assert_eq!(
+            s.refresh("garbage").await.unwrap().err(),
+            Some(RefreshFailure::Invalid)
+        );
         // Reusing a rotated cookie revokes the session: the newest cookie
         // and the session's access tokens stop working.
         assert_eq!(
-            s.refresh(&first.refresh).err(),
+            s.refresh(&first.refresh).await.unwrap().err(),
             Some(RefreshFailure::Reused {
                 user_id: user,
                 session_id: first.claims.sid
             })
         );
         assert_eq!(
-            s.refresh(&third.refresh).err(),
+            s.refresh(&third.refresh).await.unwrap().err(),
             Some(RefreshFailure::Invalid)
         );
         assert_eq!(
-            s.authenticate(&third.access_token),
+            s.authenticate(&third.access_token).await.unwrap(),
             Err(AuthFailure::Revoked)
         );
     }
 
-    #[test]
-    fn revoke_and_expire() {
+    #[tokio::test]
+    async fn revoke_and_expire() {
         let s = sessions();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let ta = s.login(a);
-        let tb = s.login(b);
-        s.expire_tokens(Some(a));
-        assert_eq!(s.authenticate(&ta.access_token), Err(AuthFailure::Expired));
-        assert!(s.authenticate(&tb.access_token).is_ok());
-        let fresh = s.refresh(&ta.refresh).unwrap();
-        assert!(s.authenticate(&fresh.access_token).is_ok());
-        s.revoke_user(a);
+        let ta = s.login(a).await.unwrap();
+        let tb = s.login(b).await.unwrap();
+        s.expire_tokens(Some(a)).await.unwrap();
         assert_eq!(
-            s.authenticate(&fresh.access_token),
+            s.authenticate(&ta.access_token).await.unwrap(),
+            Err(AuthFailure::Expired)
+        );
+        assert!(s.authenticate(&tb.access_token).await.unwrap().is_ok());
+        let fresh = s.refresh(&ta.refresh).await.unwrap().unwrap();
+        assert!(s.authenticate(&fresh.access_token).await.unwrap().is_ok());
+        s.revoke_user(a).await.unwrap();
+        assert_eq!(
+            s.authenticate(&fresh.access_token).await.unwrap(),
             Err(AuthFailure::Revoked)
         );
-        assert!(s.refresh(&fresh.refresh).is_err());
-        assert!(s.authenticate(&tb.access_token).is_ok());
-        assert_eq!(s.authenticate("x.y.z"), Err(AuthFailure::Invalid));
+        assert!(s.refresh(&fresh.refresh).await.unwrap().is_err());
+        assert!(s.authenticate(&tb.access_token).await.unwrap().is_ok());
+        assert_eq!(
+            s.authenticate("x.y.z").await.unwrap(),
+            Err(AuthFailure::Invalid)
+        );
     }
 }

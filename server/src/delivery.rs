@@ -13,6 +13,7 @@
 //! - of the applied messages themselves (what `/api/admin/received` shows)
 //!   only the newest [`KEPT_BYTES`] (id + body) are kept.
 
+use crate::redis::StoreError;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -31,8 +32,8 @@ pub const MAX_REMEMBERED_IDS: usize = 100_000;
 /// Bytes of applied messages (id + body) kept per user for inspection.
 pub const KEPT_BYTES: usize = 1024 * 1024;
 
-/// One applied `send`.
-#[derive(Debug, Clone)]
+/// One applied `send` (on Redis stored as this JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Applied {
     /// The client-chosen id.
     pub id: String,
@@ -157,11 +158,16 @@ pub enum Claim {
     Full,
 }
 
-/// Per-user received lists.
+/// Per-user received lists: applied `send` ids and bodies, and publish
+/// ids. In memory (the default), or on Redis (shared by every instance,
+/// surviving a restart: see [`crate::redis::dedup`]).
 #[derive(Debug)]
-pub struct Inbox {
-    users: Mutex<HashMap<Uuid, Received>>,
-    window: Duration,
+pub struct Inbox(InboxStore);
+
+#[derive(Debug)]
+enum InboxStore {
+    Memory(MemoryInbox),
+    Redis(crate::redis::dedup::RedisInbox),
 }
 
 impl Default for Inbox {
@@ -171,9 +177,125 @@ impl Default for Inbox {
 }
 
 impl Inbox {
-    /// An inbox that remembers ids for `window` (and at least the last
-    /// 10,000); the contract's is 24 h, shorter ones are for tests.
+    /// An in-memory inbox that remembers ids for `window` (and at least the
+    /// last 10,000); the contract's is 24 h, shorter ones are for tests.
     pub fn with_window(window: Duration) -> Self {
+        Self(InboxStore::Memory(MemoryInbox::with_window(window)))
+    }
+
+    /// An inbox on Redis: ids are remembered for [`DEDUP_WINDOW`].
+    pub fn redis(redis: crate::redis::Redis) -> Self {
+        Self(InboxStore::Redis(crate::redis::dedup::RedisInbox::new(
+            redis,
+            DEDUP_WINDOW,
+        )))
+    }
+
+    /// Applies a `send` unless its id was seen. `id` must be at most
+    /// [`MAX_ID_BYTES`] (the socket refuses longer ones before this).
+    pub async fn apply(
+        &self,
+        user: Uuid,
+        id: &str,
+        body: Box<RawValue>,
+    ) -> Result<Applying, StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => Ok(memory.apply(user, id, body)),
+            InboxStore::Redis(redis) => {
+                redis.apply(user, &digest_hex(id), &applied(id, body)).await
+            }
+        }
+    }
+
+    /// Claims a publish id of `user` (ids are remembered like `send` ids,
+    /// in their own list of the same window and bounds). [`Claim::New`]
+    /// means the caller owns the id now: apply the publish, then
+    /// [`Inbox::settle_publish`]. On Redis a claim that is not settled
+    /// within [`crate::redis::dedup::CLAIM_TTL`] (the instance died) lapses,
+    /// and the id can be claimed again.
+    pub async fn claim_publish(&self, user: Uuid, id: &str) -> Result<Claim, StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => Ok(memory.claim_publish(user, id)),
+            InboxStore::Redis(redis) => redis.claim_publish(user, &digest_hex(id)).await,
+        }
+    }
+
+    /// Records where a claimed publish id was applied: a later claim of it
+    /// is answered [`Claim::Duplicate`] for the window.
+    pub async fn settle_publish(
+        &self,
+        user: Uuid,
+        id: &str,
+        topic: std::sync::Arc<str>,
+        offset: u64,
+    ) -> Result<(), StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => {
+                memory.settle_publish(user, id, topic, offset);
+                Ok(())
+            }
+            InboxStore::Redis(redis) => {
+                redis
+                    .settle_publish(user, &digest_hex(id), &topic, offset)
+                    .await
+            }
+        }
+    }
+
+    /// Forgets a claimed publish id that could not be applied (the store
+    /// was unavailable): the client's resend is applied then. An id
+    /// already settled is kept.
+    pub async fn release_publish(&self, user: Uuid, id: &str) -> Result<(), StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => {
+                memory.release_publish(user, id);
+                Ok(())
+            }
+            InboxStore::Redis(redis) => redis.release_publish(user, &digest_hex(id)).await,
+        }
+    }
+
+    /// The user's kept applied items (oldest first) and the total count.
+    pub async fn applied(&self, user: Uuid) -> Result<(u64, Vec<Applied>), StoreError> {
+        match &self.0 {
+            InboxStore::Memory(memory) => Ok(memory.applied(user)),
+            InboxStore::Redis(redis) => redis.applied(user).await,
+        }
+    }
+
+    /// Bytes this process holds for `user`: kept items plus remembered id
+    /// digests (an estimate of the heap, for the bounds' tests). 0 on
+    /// Redis, where nothing is held in the process.
+    pub fn held_bytes(&self, user: Uuid) -> usize {
+        match &self.0 {
+            InboxStore::Memory(memory) => memory.held_bytes(user),
+            InboxStore::Redis(_) => 0,
+        }
+    }
+}
+
+fn applied(id: &str, body: Box<RawValue>) -> Applied {
+    Applied {
+        id: id.to_owned(),
+        body,
+        received_at: tether_protocol::time::format_rfc3339(crate::now_ms()),
+    }
+}
+
+/// The id's 16-byte digest in hex (32 characters): its Redis key part.
+fn digest_hex(id: &str) -> String {
+    digest(id).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Per-user received lists, in this process.
+#[derive(Debug)]
+struct MemoryInbox {
+    users: Mutex<HashMap<Uuid, Received>>,
+    window: Duration,
+}
+
+impl MemoryInbox {
+    fn with_window(window: Duration) -> Self {
         Self {
             users: Mutex::default(),
             window,
@@ -182,7 +304,7 @@ impl Inbox {
 
     /// Applies a `send` unless its id was seen. `id` must be at most
     /// [`MAX_ID_BYTES`] (the socket refuses longer ones before this).
-    pub fn apply(&self, user: Uuid, id: &str, body: Box<RawValue>) -> Applying {
+    fn apply(&self, user: Uuid, id: &str, body: Box<RawValue>) -> Applying {
         let now = Instant::now();
         let key = digest(id);
         let mut users = self.users.lock().expect("lock");
@@ -193,11 +315,7 @@ impl Inbox {
         if !received.sends.insert(key, (), now, self.window) {
             return Applying::Full;
         }
-        let applied = Applied {
-            id: id.to_owned(),
-            body,
-            received_at: tether_protocol::time::format_rfc3339(crate::now_ms()),
-        };
+        let applied = applied(id, body);
         received.kept_bytes += applied.bytes();
         received.kept.push_back(applied);
         while received.kept_bytes > KEPT_BYTES {
@@ -212,7 +330,7 @@ impl Inbox {
 
     /// Claims a publish id of `user` (ids are remembered like `send` ids,
     /// in their own list of the same window and bounds).
-    pub fn claim_publish(&self, user: Uuid, id: &str) -> Claim {
+    fn claim_publish(&self, user: Uuid, id: &str) -> Claim {
         let now = Instant::now();
         let key = digest(id);
         let mut users = self.users.lock().expect("lock");
@@ -237,21 +355,7 @@ impl Inbox {
         }
     }
 
-    /// Records where a claimed publish id was applied.
-    pub fn settle_publish(&self, user: Uuid, id: &str, topic: std::sync::Arc<str>, offset: u64) {
-        let key = digest(id);
-        let mut users = self.users.lock().expect("lock");
-        if let Some(state) = users
-            .get_mut(&user)
-            .and_then(|r| r.publishes.ids.get_mut(&key))
-        {
-            *state = PublishState::Done { topic, offset };
-        }
-    }
-
-    /// Forgets a claimed publish id that could not be applied (the store
-    /// was unavailable): the client's resend is applied then.
-    pub fn release_publish(&self, user: Uuid, id: &str) {
+    fn release_publish(&self, user: Uuid, id: &str) {
         let key = digest(id);
         let mut users = self.users.lock().expect("lock");
         if let Some(received) = users.get_mut(&user)
@@ -265,8 +369,20 @@ impl Inbox {
         }
     }
 
+    /// Records where a claimed publish id was applied.
+    fn settle_publish(&self, user: Uuid, id: &str, topic: std::sync::Arc<str>, offset: u64) {
+        let key = digest(id);
+        let mut users = self.users.lock().expect("lock");
+        if let Some(state) = users
+            .get_mut(&user)
+            .and_then(|r| r.publishes.ids.get_mut(&key))
+        {
+            *state = PublishState::Done { topic, offset };
+        }
+    }
+
     /// The user's kept applied items (oldest first) and the total count.
-    pub fn applied(&self, user: Uuid) -> (u64, Vec<Applied>) {
+    fn applied(&self, user: Uuid) -> (u64, Vec<Applied>) {
         self.users
             .lock()
             .expect("lock")
@@ -277,7 +393,7 @@ impl Inbox {
 
     /// Bytes held for `user`: kept items plus remembered id digests
     /// (an estimate of the heap, for the bounds' tests).
-    pub fn held_bytes(&self, user: Uuid) -> usize {
+    fn held_bytes(&self, user: Uuid) -> usize {
         self.users.lock().expect("lock").get(&user).map_or(0, |r| {
             r.kept_bytes
                 + r.sends.order.len() * (2 * size_of::<Digest16>() + size_of::<Instant>())
@@ -421,50 +537,68 @@ mod tests {
         RawValue::from_string(text.to_owned()).unwrap()
     }
 
-    #[test]
-    fn at_most_once() {
+    #[tokio::test]
+    async fn at_most_once() {
         let inbox = Inbox::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(inbox.apply(a, "1", raw("1")), Applying::Applied);
-        assert_eq!(inbox.apply(a, "1", raw("2")), Applying::Duplicate);
-        assert_eq!(inbox.apply(b, "1", raw("3")), Applying::Applied);
-        let (total, items) = inbox.applied(a);
+        assert_eq!(
+            inbox.apply(a, "1", raw("1")).await.unwrap(),
+            Applying::Applied
+        );
+        assert_eq!(
+            inbox.apply(a, "1", raw("2")).await.unwrap(),
+            Applying::Duplicate
+        );
+        assert_eq!(
+            inbox.apply(b, "1", raw("3")).await.unwrap(),
+            Applying::Applied
+        );
+        let (total, items) = inbox.applied(a).await.unwrap();
         assert_eq!(total, 1);
         assert_eq!(items[0].body.get(), "1");
     }
 
-    #[test]
-    fn publish_ids_are_claimed_once_and_answered_with_their_offset() {
+    #[tokio::test]
+    async fn publish_ids_are_claimed_once_and_answered_with_their_offset() {
         let inbox = Inbox::default();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(inbox.claim_publish(a, "p"), Claim::New);
-        assert_eq!(inbox.claim_publish(a, "p"), Claim::InFlight);
-        inbox.settle_publish(a, "p", "room:1".into(), 7);
+        assert_eq!(inbox.claim_publish(a, "p").await.unwrap(), Claim::New);
+        assert_eq!(inbox.claim_publish(a, "p").await.unwrap(), Claim::InFlight);
+        inbox
+            .settle_publish(a, "p", "room:1".into(), 7)
+            .await
+            .unwrap();
         assert_eq!(
-            inbox.claim_publish(a, "p"),
+            inbox.claim_publish(a, "p").await.unwrap(),
             Claim::Duplicate {
                 topic: "room:1".into(),
                 offset: 7
             }
         );
-        assert_eq!(inbox.claim_publish(b, "p"), Claim::New);
+        assert_eq!(inbox.claim_publish(b, "p").await.unwrap(), Claim::New);
         // Their own list: a send with the same id is new.
-        assert_eq!(inbox.apply(a, "p", raw("1")), Applying::Applied);
+        assert_eq!(
+            inbox.apply(a, "p", raw("1")).await.unwrap(),
+            Applying::Applied
+        );
     }
 
-    #[test]
-    fn publish_ids_past_the_bound_within_the_window_are_refused() {
+    #[tokio::test]
+    async fn publish_ids_past_the_bound_within_the_window_are_refused() {
         let inbox = Inbox::default();
         let user = Uuid::new_v4();
         for i in 0..MAX_REMEMBERED_IDS {
             let id = i.to_string();
-            assert_eq!(inbox.claim_publish(user, &id), Claim::New);
-            inbox.settle_publish(user, &id, "room:1".into(), i as u64 + 1);
+            assert_eq!(inbox.claim_publish(user, &id).await.unwrap(), Claim::New);
+            inbox
+                .settle_publish(user, &id, "room:1".into(), i as u64 + 1)
+                .await
+                .unwrap();
         }
         // `nack rate_limited`; the ones remembered are still answered.
-        assert_eq!(inbox.claim_publish(user, "new"), Claim::Full);
+        assert_eq!(inbox.claim_publish(user, "new").await.unwrap(), Claim::Full);
         assert_eq!(
-            inbox.claim_publish(user, "0"),
+            inbox.claim_publish(user, "0").await.unwrap(),
             Claim::Duplicate {
                 topic: "room:1".into(),
                 offset: 1
@@ -472,37 +606,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ids_are_remembered_for_the_window_and_the_last_10000() {
+    #[tokio::test]
+    async fn ids_are_remembered_for_the_window_and_the_last_10000() {
         let inbox = Inbox::with_window(Duration::ZERO);
         let user = Uuid::new_v4();
         for i in 0..=DEDUP_WINDOW_IDS {
             assert_eq!(
-                inbox.apply(user, &i.to_string(), raw("0")),
+                inbox.apply(user, &i.to_string(), raw("0")).await.unwrap(),
                 Applying::Applied
             );
         }
         // With a zero window only the count keeps ids: the last 10,000.
-        assert_eq!(inbox.apply(user, "1", raw("0")), Applying::Duplicate);
-        assert_eq!(inbox.apply(user, "x", raw("0")), Applying::Applied);
-        assert_eq!(inbox.apply(user, "0", raw("0")), Applying::Applied);
+        assert_eq!(
+            inbox.apply(user, "1", raw("0")).await.unwrap(),
+            Applying::Duplicate
+        );
+        assert_eq!(
+            inbox.apply(user, "x", raw("0")).await.unwrap(),
+            Applying::Applied
+        );
+        assert_eq!(
+            inbox.apply(user, "0", raw("0")).await.unwrap(),
+            Applying::Applied
+        );
         // With the real window, ids younger than 24 h are all kept.
         let inbox = Inbox::default();
         for i in 0..=DEDUP_WINDOW_IDS + 5 {
-            inbox.apply(user, &i.to_string(), raw("0"));
+            inbox.apply(user, &i.to_string(), raw("0")).await.unwrap();
         }
-        assert_eq!(inbox.apply(user, "0", raw("0")), Applying::Duplicate);
+        assert_eq!(
+            inbox.apply(user, "0", raw("0")).await.unwrap(),
+            Applying::Duplicate
+        );
     }
 
-    #[test]
-    fn kept_bodies_are_bounded_in_bytes() {
+    #[tokio::test]
+    async fn kept_bodies_are_bounded_in_bytes() {
         let inbox = Inbox::default();
         let user = Uuid::new_v4();
         let body = format!("[{}{{}}]", "{},".repeat(20_000));
         for i in 0..200 {
-            inbox.apply(user, &i.to_string(), raw(&body));
+            inbox.apply(user, &i.to_string(), raw(&body)).await.unwrap();
         }
-        let (total, kept) = inbox.applied(user);
+        let (total, kept) = inbox.applied(user).await.unwrap();
         assert_eq!(total, 200);
         assert!(kept.len() < 200 && !kept.is_empty());
         assert!(inbox.held_bytes(user) <= KEPT_BYTES + 200 * 64);

@@ -1,5 +1,6 @@
 //! HTTP error responses: `{"error": "...", "message": "..."}` bodies.
 
+use crate::redis::StoreError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,16 +50,24 @@ pub enum ApiFailure {
     /// 415: the request must be `Content-Type: application/json`.
     #[error("the request must have Content-Type: application/json")]
     UnsupportedMediaType,
-    /// 503: the shared store (Redis) did not answer: nothing was done;
-    /// retry later.
+    /// 503 `store_unavailable`: the shared store (Redis) did not answer;
+    /// nothing was changed that the client is told about. Retried by the
+    /// client later.
     #[error("the store is unavailable; retry later")]
     StoreUnavailable,
+    /// 500 `store_corrupt`: the shared store holds a value that does not
+    /// parse. Not retried.
+    #[error("the store holds a value that does not parse: {0}")]
+    StoreCorrupt(String),
 }
 
-impl From<crate::redis::StoreError> for ApiFailure {
-    fn from(err: crate::redis::StoreError) -> Self {
-        tracing::warn!(%err, "store unavailable");
-        Self::StoreUnavailable
+impl From<StoreError> for ApiFailure {
+    fn from(err: StoreError) -> Self {
+        tracing::warn!(%err, "store failure");
+        match err {
+            StoreError::Corrupt(detail) => Self::StoreCorrupt(detail),
+            _ => Self::StoreUnavailable,
+        }
     }
 }
 
@@ -79,6 +88,7 @@ impl ApiFailure {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            Self::StoreCorrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::AppState;
 use crate::accounts::{ClientKey, LoginOutcome};
 use crate::auth::{Issued, RefreshFailure};
 use crate::error::{ApiFailure, parse_json};
-use crate::registry::Outbound;
+use crate::redis::control::{self, ControlEvent};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ConnectInfo;
@@ -96,25 +96,20 @@ async fn login(
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
     let request: LoginRequest = parse_json(&body)?;
-    let accounts_state = state.clone();
-    let username = request.username.clone();
     let client = peer.map_or_else(ClientKey::unknown, |Extension(ConnectInfo(addr))| {
         ClientKey::of(addr.ip())
     });
-    let outcome = tokio::task::spawn_blocking(move || {
-        accounts_state
-            .accounts
-            .login(&request.username, request.password.expose(), client)
-    })
-    .await
-    .expect("the login task does not panic");
+    let outcome = state
+        .accounts
+        .login(&request.username, request.password.expose(), client)
+        .await?;
     match outcome {
         LoginOutcome::Ok(user) => {
             tracing::info!(user_id = %user.id, "login");
-            Ok(token_response(&state, state.sessions.login(user.id)))
+            Ok(token_response(&state, state.sessions.login(user.id).await?))
         }
         LoginOutcome::Invalid => {
-            tracing::info!(username_len = username.len(), "login failed");
+            tracing::info!(username_len = request.username.len(), "login failed");
             Err(ApiFailure::InvalidCredentials)
         }
         LoginOutcome::Throttled(retry) => Err(ApiFailure::RateLimited(retry)),
@@ -127,15 +122,21 @@ async fn refresh(
 ) -> Result<Response, ApiFailure> {
     require_own_origin(&state, &headers, true)?;
     let cookie = refresh_cookie(&headers).ok_or(ApiFailure::InvalidRefresh)?;
-    match state.sessions.refresh(cookie) {
+    match state.sessions.refresh(cookie).await? {
         Ok(issued) => Ok(token_response(&state, issued)),
         Err(RefreshFailure::Reused {
             user_id,
             session_id,
         }) => {
-            let closed = state
-                .registry
-                .send_to_session(session_id, &Outbound::Revoked);
+            let closed = control::announce(
+                &state,
+                state.redis.as_ref(),
+                ControlEvent::Revoked {
+                    user_id,
+                    session_id: Some(session_id),
+                },
+            )
+            .await;
             tracing::warn!(%user_id, %session_id, closed, "rotated refresh token reused: session revoked");
             Err(ApiFailure::InvalidRefresh)
         }
@@ -152,9 +153,11 @@ async fn logout(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiFailure> {
-    let by_token = bearer(&headers)
-        .and_then(|token| state.sessions.authenticate(token).ok())
-        .map(|claims| claims.sub);
+    let by_token = match bearer(&headers) {
+        Some(token) => state.sessions.authenticate(token).await?.ok(),
+        None => None,
+    }
+    .map(|claims| claims.sub);
     let user = match by_token {
         Some(user) => user,
         None => {
@@ -164,11 +167,20 @@ async fn logout(
             state
                 .sessions
                 .refresh_owner(cookie)
+                .await?
                 .ok_or(ApiFailure::Unauthorized)?
         }
     };
-    state.sessions.revoke_user(user);
-    let closed = state.registry.send_to(Some(user), &Outbound::Revoked);
+    state.sessions.revoke_user(user).await?;
+    let closed = control::announce(
+        &state,
+        state.redis.as_ref(),
+        ControlEvent::Revoked {
+            user_id: user,
+            session_id: None,
+        },
+    )
+    .await;
     tracing::info!(user_id = %user, closed, "logout");
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
@@ -218,12 +230,17 @@ pub fn require_own_origin(
     Ok(())
 }
 
-/// The user of a valid (unexpired, unrevoked) bearer token.
-pub fn authenticated_user(state: &AppState, headers: &HeaderMap) -> Result<uuid::Uuid, ApiFailure> {
+/// The user of a valid (unexpired, unrevoked) bearer token; 503 when the
+/// session store cannot tell.
+pub async fn authenticated_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<uuid::Uuid, ApiFailure> {
     let token = bearer(headers).ok_or(ApiFailure::Unauthorized)?;
     state
         .sessions
         .authenticate(token)
+        .await?
         .map(|claims| claims.sub)
         .map_err(|_| ApiFailure::Unauthorized)
 }
@@ -233,7 +250,7 @@ async fn create_notification(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    let user = authenticated_user(&state, &headers)?;
+    let user = authenticated_user(&state, &headers).await?;
     let new: NewNotification = parse_json(&body)?;
     let notification = state.feeds.publish(user, &new.title, &new.body).await?;
     Ok((StatusCode::CREATED, Json(notification)).into_response())

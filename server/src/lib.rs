@@ -161,7 +161,7 @@ pub struct Shared {
     pub topics: topics::Topics,
     /// Fault switches.
     pub faults: faults::Faults,
-    /// Passkeys and passkey ceremonies.
+    /// Passkeys and passkey ceremonies (in this process).
     pub passkeys: passkeys::Passkeys,
     /// The shared store, when `config.redis` is set.
     pub redis: Option<redis::Redis>,
@@ -195,11 +195,14 @@ impl AppState {
             config.redis.is_none(),
             "AppState::new is memory-only: use AppState::connect with a Redis config"
         );
-        Self::build(config, None)
+        let accounts = accounts::Accounts::new(config.fast_password_hashing);
+        Self::build(config, accounts, None)
     }
 
     /// State for `config`: on the shared Redis store when `config.redis` is
-    /// set (connecting first), else as [`AppState::new`].
+    /// set (connecting first; sessions, accounts, rooms and de-duplication
+    /// shared with every instance on it, the demo users created unless
+    /// they exist), else as [`AppState::new`].
     ///
     /// # Errors
     /// [`redis::StoreError::Unavailable`] when Redis cannot be reached.
@@ -207,16 +210,18 @@ impl AppState {
     /// # Panics
     /// As [`AppState::new`], for an invalid relying party.
     pub async fn connect(config: Config) -> Result<Self, redis::StoreError> {
-        let redis = match &config.redis {
-            Some(settings) => Some(redis::Redis::connect(settings).await?),
-            None => None,
+        let Some(settings) = &config.redis else {
+            return Ok(Self::new(config));
         };
-        let state = Self::build(config, redis);
+        let redis = redis::Redis::connect(settings).await?;
+        let accounts =
+            accounts::Accounts::redis(config.fast_password_hashing, redis.clone()).await?;
+        let state = Self::build(config, accounts, Some(redis));
         redis::pubsub::PubSub::spawn(&state);
         Ok(state)
     }
 
-    fn build(config: Config, redis: Option<redis::Redis>) -> Self {
+    fn build(config: Config, accounts: accounts::Accounts, redis: Option<redis::Redis>) -> Self {
         let passkeys = passkeys::Passkeys::new(&config).expect("a valid relying party");
         let key = match &config.jwt_secret {
             Some(secret) => tokens::TokenKey::new(secret.clone()),
@@ -232,13 +237,25 @@ impl AppState {
             ),
             None => (notifications::Feeds::default(), topics::Topics::default()),
         };
+        let (sessions, inbox, rooms) = match &redis {
+            Some(redis) => (
+                auth::Sessions::redis(key, config.token_ttl, redis.clone()),
+                delivery::Inbox::redis(redis.clone()),
+                rooms::Rooms::redis(redis.clone()),
+            ),
+            None => (
+                auth::Sessions::new(key, config.token_ttl),
+                delivery::Inbox::default(),
+                rooms::Rooms::default(),
+            ),
+        };
         Self(Arc::new(Shared {
-            accounts: accounts::Accounts::new(config.fast_password_hashing),
-            sessions: auth::Sessions::new(key, config.token_ttl),
+            accounts,
+            sessions,
             registry: registry::Registry::default(),
             feeds,
-            inbox: delivery::Inbox::default(),
-            rooms: rooms::Rooms::default(),
+            inbox,
+            rooms,
             topics,
             faults: faults::Faults::default(),
             passkeys,
@@ -259,10 +276,11 @@ impl AppState {
     /// the admin broadcast); returns how many users got one.
     ///
     /// # Errors
-    /// [`redis::StoreError`] at the first user the shared store did not
-    /// take one for (those before got theirs).
+    /// [`redis::StoreError`] when the accounts cannot be listed, or at the
+    /// first user the shared store did not take one for (those before got
+    /// theirs).
     pub async fn broadcast(&self, title: &str, body: &str) -> Result<usize, redis::StoreError> {
-        let users = self.accounts.all();
+        let users = self.accounts.all().await?;
         for user in &users {
             self.feeds.publish(user.id, title, body).await?;
         }
@@ -281,8 +299,8 @@ impl AppState {
     /// A control event from the control channel (every instance gets it,
     /// the publisher included).
     pub async fn on_control(&self, event: redis::control::ControlEvent) {
-        // A2's `redis::control::apply(self, event).await` acts on it.
-        tracing::debug!(?event, "control event");
+        let reached = redis::control::apply(self, event).await;
+        tracing::debug!(reached, "control event applied");
     }
 
     /// Asks every socket to close with 1001 (going away), for shutdown.

@@ -378,7 +378,13 @@ async fn register_start(
     if !crate::accounts::valid_username(&username) {
         return Err(ApiFailure::BadRequest("the username must be 1 to 64 bytes".into()).into());
     }
-    if state.accounts.by_name(&username).is_some() {
+    if state
+        .accounts
+        .by_name(&username)
+        .await
+        .map_err(ApiFailure::from)?
+        .is_some()
+    {
         return Err(ApiFailure::Conflict.into());
     }
     let (options, key) = state
@@ -392,11 +398,13 @@ async fn add_start(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PasskeyFailure> {
-    let user_id = authenticated_user(&state, &headers)?;
+    let user_id = authenticated_user(&state, &headers).await?;
     require_own_origin(&state, &headers, true)?;
     let user = state
         .accounts
         .by_id(user_id)
+        .await
+        .map_err(ApiFailure::from)?
         .ok_or(ApiFailure::Unauthorized)?;
     let (options, key) = state
         .passkeys
@@ -438,11 +446,19 @@ async fn register_finish(
         state
             .accounts
             .create_passwordless(user_id, username)
+            .await
+            .map_err(ApiFailure::from)?
             .map_err(|e| match e {
                 crate::accounts::CreateUserError::Exists => ApiFailure::Conflict,
                 _ => ApiFailure::BadRequest("invalid username".into()),
             })?;
-    } else if state.accounts.by_id(user_id).is_none() {
+    } else if state
+        .accounts
+        .by_id(user_id)
+        .await
+        .map_err(ApiFailure::from)?
+        .is_none()
+    {
         return Err(ApiFailure::Unauthorized.into());
     }
     let stored = StoredPasskey {
@@ -462,7 +478,14 @@ async fn register_finish(
     }
     tracing::info!(%user_id, new_account = new_account.is_some(), "passkey registered");
     let mut response = if new_account.is_some() {
-        token_response(&state, state.sessions.login(user_id))
+        token_response(
+            &state,
+            state
+                .sessions
+                .login(user_id)
+                .await
+                .map_err(ApiFailure::from)?,
+        )
     } else {
         (StatusCode::CREATED, Json(info)).into_response()
     };
@@ -487,6 +510,8 @@ async fn login_start(
             let user = state
                 .accounts
                 .by_name(&username)
+                .await
+                .map_err(ApiFailure::from)?
                 .ok_or(PasskeyFailure::NoPasskey)?;
             let passkeys = state.passkeys.passkeys_of(user.id);
             if passkeys.is_empty() {
@@ -527,38 +552,51 @@ async fn login_finish(
     let ceremony = take_ceremony(&state, &headers)?;
     let webauthn = &state.passkeys.webauthn;
     let cred_id = credential.get_credential_id().to_vec();
-    let mut credentials = state.passkeys.credentials.lock().expect("lock");
-    let stored = credentials
-        .get_mut(&cred_id)
-        .ok_or(PasskeyFailure::Refused)?;
-    let result = match ceremony {
-        Ceremony::Login { user_id, state } => {
-            if stored.user_id != user_id {
-                return Err(PasskeyFailure::Refused);
+    // The credentials' lock is not held across the awaits below.
+    let user_id = {
+        let mut credentials = state.passkeys.credentials.lock().expect("lock");
+        let stored = credentials
+            .get_mut(&cred_id)
+            .ok_or(PasskeyFailure::Refused)?;
+        let result = match ceremony {
+            Ceremony::Login { user_id, state } => {
+                if stored.user_id != user_id {
+                    return Err(PasskeyFailure::Refused);
+                }
+                webauthn.finish_passkey_authentication(&credential, &state)
             }
-            webauthn.finish_passkey_authentication(&credential, &state)
-        }
-        Ceremony::Discoverable { state } => {
-            let (user_id, _) = webauthn
-                .identify_discoverable_authentication(&credential)
-                .map_err(|e| refused(&e))?;
-            if stored.user_id != user_id {
-                return Err(PasskeyFailure::Refused);
+            Ceremony::Discoverable { state } => {
+                let (user_id, _) = webauthn
+                    .identify_discoverable_authentication(&credential)
+                    .map_err(|e| refused(&e))?;
+                if stored.user_id != user_id {
+                    return Err(PasskeyFailure::Refused);
+                }
+                webauthn.finish_discoverable_authentication_v2(&credential, state, &stored.passkey)
             }
-            webauthn.finish_discoverable_authentication_v2(&credential, state, &stored.passkey)
+            Ceremony::Register { .. } => return Err(PasskeyFailure::Ceremony),
         }
-        Ceremony::Register { .. } => return Err(PasskeyFailure::Ceremony),
-    }
-    .map_err(|e| refused(&e))?;
-    stored.passkey.update_credential(&result);
-    stored.last_used = Some(crate::now_ms());
-    let user_id = stored.user_id;
-    drop(credentials);
-    if state.accounts.by_id(user_id).is_none() {
+        .map_err(|e| refused(&e))?;
+        stored.passkey.update_credential(&result);
+        stored.last_used = Some(crate::now_ms());
+        stored.user_id
+    };
+    if state
+        .accounts
+        .by_id(user_id)
+        .await
+        .map_err(ApiFailure::from)?
+        .is_none()
+    {
         return Err(PasskeyFailure::Refused);
     }
     tracing::info!(%user_id, "passkey login");
-    let mut response = token_response(&state, state.sessions.login(user_id));
+    let issued = state
+        .sessions
+        .login(user_id)
+        .await
+        .map_err(ApiFailure::from)?;
+    let mut response = token_response(&state, issued);
     clear_ceremony_cookie(&state, &mut response);
     Ok(response)
 }
@@ -567,7 +605,7 @@ async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<PasskeyInfo>>, PasskeyFailure> {
-    let user_id = authenticated_user(&state, &headers)?;
+    let user_id = authenticated_user(&state, &headers).await?;
     Ok(Json(state.passkeys.list(user_id)))
 }
 
@@ -576,7 +614,7 @@ async fn remove(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, PasskeyFailure> {
-    let user_id = authenticated_user(&state, &headers)?;
+    let user_id = authenticated_user(&state, &headers).await?;
     let id = Uuid::parse_str(&id).map_err(|_| PasskeyFailure::NotFound)?;
     if state.passkeys.delete(user_id, id) {
         tracing::info!(%user_id, passkey = %id, "passkey deleted");

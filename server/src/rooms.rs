@@ -9,6 +9,9 @@
 
 use crate::AppState;
 use crate::error::{ApiFailure, parse_json};
+use crate::redis::StoreError;
+use crate::redis::control::ControlEvent;
+use crate::redis::rooms::RedisRooms;
 use crate::topics::{SubscribeErrorCode, User};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -82,17 +85,42 @@ pub enum RoomError {
     TooManyMembers,
 }
 
-/// Every room, in memory.
+/// Every room: in memory (the default) or on Redis
+/// ([`crate::redis::rooms`]).
 #[derive(Debug, Default)]
 pub struct Rooms {
+    memory: MemoryRooms,
+    redis: Option<RedisRooms>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryRooms {
     rooms: RwLock<HashMap<String, Room>>,
     owned: std::sync::Mutex<HashMap<Uuid, usize>>,
 }
 
+/// The id of the room of topic `room:<id>`.
+fn room_id(topic: &str) -> Option<&str> {
+    topic.strip_prefix(ROOM_TOPIC_KIND)?.strip_prefix(':')
+}
+
 impl Rooms {
+    /// Rooms on Redis, shared by every instance.
+    pub fn redis(redis: crate::redis::Redis) -> Self {
+        Self {
+            memory: MemoryRooms::default(),
+            redis: Some(RedisRooms::new(redis)),
+        }
+    }
+
     /// Creates a room owned by `owner` with `members` (the owner is added
     /// first; duplicates are dropped).
-    pub fn create(&self, name: &str, owner: Uuid, members: &[Uuid]) -> Result<Room, RoomError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        owner: Uuid,
+        members: &[Uuid],
+    ) -> Result<Result<Room, RoomError>, StoreError> {
         let mut all = vec![owner];
         let mut seen = std::collections::HashSet::from([owner]);
         for member in members {
@@ -101,15 +129,7 @@ impl Rooms {
             }
         }
         if all.len() > MAX_MEMBERS {
-            return Err(RoomError::TooManyMembers);
-        }
-        {
-            let mut owned = self.owned.lock().expect("lock");
-            let count = owned.entry(owner).or_default();
-            if *count >= MAX_ROOMS_PER_OWNER {
-                return Err(RoomError::TooManyRooms);
-            }
-            *count += 1;
+            return Ok(Err(RoomError::TooManyMembers));
         }
         let room = Room {
             id: Uuid::new_v4().simple().to_string(),
@@ -117,6 +137,101 @@ impl Rooms {
             owner,
             members: all,
         };
+        if let Some(redis) = &self.redis {
+            return Ok(redis.create(&room).await?.map(|()| room));
+        }
+        Ok(self.memory.create(room))
+    }
+
+    /// The room with this id.
+    pub async fn get(&self, id: &str) -> Result<Option<Room>, StoreError> {
+        match &self.redis {
+            Some(redis) => redis.get(id).await,
+            None => Ok(self.memory.rooms.read().expect("lock").get(id).cloned()),
+        }
+    }
+
+    /// The room of topic `room:<id>`.
+    pub async fn of_topic(&self, topic: &str) -> Result<Option<Room>, StoreError> {
+        match room_id(topic) {
+            Some(id) => self.get(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `user` is a member of the room of topic `room:<id>`; `None`
+    /// when there is no such room. Clones nothing (it runs on every
+    /// subscribe and publish); one round trip on Redis.
+    pub async fn membership(&self, topic: &str, user: Uuid) -> Result<Option<bool>, StoreError> {
+        let Some(id) = room_id(topic) else {
+            return Ok(None);
+        };
+        match &self.redis {
+            Some(redis) => redis.membership(id, user).await,
+            None => {
+                let rooms = self.memory.rooms.read().expect("lock");
+                Ok(rooms.get(id).map(|room| room.has_member(user)))
+            }
+        }
+    }
+
+    /// The rooms `user` belongs to, by name then id.
+    pub async fn of_member(&self, user: Uuid) -> Result<Vec<Room>, StoreError> {
+        let mut rooms: Vec<Room> = match &self.redis {
+            Some(redis) => redis.of_member(user).await?,
+            None => self
+                .memory
+                .rooms
+                .read()
+                .expect("lock")
+                .values()
+                .filter(|r| r.has_member(user))
+                .cloned()
+                .collect(),
+        };
+        rooms.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(rooms)
+    }
+
+    /// `caller` adds `member` (owner only; adding a member again is fine).
+    pub async fn add_member(
+        &self,
+        id: &str,
+        caller: Uuid,
+        member: Uuid,
+    ) -> Result<Result<(), RoomError>, StoreError> {
+        match &self.redis {
+            Some(redis) => redis.add_member(id, caller, member).await,
+            None => Ok(self.memory.add_member(id, caller, member)),
+        }
+    }
+
+    /// `caller` removes `member`: the owner removing another member, or a
+    /// member leaving. (Ending their subscriptions is the caller's:
+    /// [`crate::redis::control::ControlEvent::MemberRemoved`].)
+    pub async fn remove_member(
+        &self,
+        id: &str,
+        caller: Uuid,
+        member: Uuid,
+    ) -> Result<Result<(), RoomError>, StoreError> {
+        match &self.redis {
+            Some(redis) => redis.remove_member(id, caller, member).await,
+            None => Ok(self.memory.remove_member(id, caller, member)),
+        }
+    }
+}
+
+impl MemoryRooms {
+    fn create(&self, room: Room) -> Result<Room, RoomError> {
+        {
+            let mut owned = self.owned.lock().expect("lock");
+            let count = owned.entry(room.owner).or_default();
+            if *count >= MAX_ROOMS_PER_OWNER {
+                return Err(RoomError::TooManyRooms);
+            }
+            *count += 1;
+        }
         self.rooms
             .write()
             .expect("lock")
@@ -124,42 +239,7 @@ impl Rooms {
         Ok(room)
     }
 
-    /// The room with this id.
-    pub fn get(&self, id: &str) -> Option<Room> {
-        self.rooms.read().expect("lock").get(id).cloned()
-    }
-
-    /// The room of topic `room:<id>`.
-    pub fn of_topic(&self, topic: &str) -> Option<Room> {
-        let id = topic.strip_prefix(ROOM_TOPIC_KIND)?.strip_prefix(':')?;
-        self.get(id)
-    }
-
-    /// Whether `user` is a member of the room of topic `room:<id>`; `None`
-    /// when there is no such room. Clones nothing (it runs on every
-    /// subscribe and publish).
-    pub fn membership(&self, topic: &str, user: Uuid) -> Option<bool> {
-        let id = topic.strip_prefix(ROOM_TOPIC_KIND)?.strip_prefix(':')?;
-        let rooms = self.rooms.read().expect("lock");
-        rooms.get(id).map(|room| room.has_member(user))
-    }
-
-    /// The rooms `user` belongs to, by name then id.
-    pub fn of_member(&self, user: Uuid) -> Vec<Room> {
-        let mut rooms: Vec<Room> = self
-            .rooms
-            .read()
-            .expect("lock")
-            .values()
-            .filter(|r| r.has_member(user))
-            .cloned()
-            .collect();
-        rooms.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        rooms
-    }
-
-    /// `caller` adds `member` (owner only; adding a member again is fine).
-    pub fn add_member(&self, id: &str, caller: Uuid, member: Uuid) -> Result<(), RoomError> {
+    fn add_member(&self, id: &str, caller: Uuid, member: Uuid) -> Result<(), RoomError> {
         let mut rooms = self.rooms.write().expect("lock");
         let room = rooms.get_mut(id).ok_or(RoomError::NoSuchRoom)?;
         if room.owner != caller {
@@ -174,9 +254,7 @@ impl Rooms {
         Ok(())
     }
 
-    /// `caller` removes `member`: the owner removing another member, or a
-    /// member leaving.
-    pub fn remove_member(&self, id: &str, caller: Uuid, member: Uuid) -> Result<(), RoomError> {
+    fn remove_member(&self, id: &str, caller: Uuid, member: Uuid) -> Result<(), RoomError> {
         let mut rooms = self.rooms.write().expect("lock");
         let room = rooms.get_mut(id).ok_or(RoomError::NoSuchRoom)?;
         if caller != room.owner && caller != member {
@@ -195,27 +273,43 @@ impl Rooms {
 
 /// Whether `user` may subscribe to `topic` (already a valid topic name):
 /// only `room:<id>` topics of existing rooms exist, and only their members
-/// may.
-pub fn may_subscribe(state: &AppState, topic: &str, user: Uuid) -> Result<(), SubscribeErrorCode> {
-    match state.rooms.membership(topic, user) {
-        None => Err(SubscribeErrorCode::NotFound),
-        Some(true) => Ok(()),
-        Some(false) => Err(SubscribeErrorCode::Forbidden),
+/// may. When the store cannot tell: [`SubscribeErrorCode::Unavailable`]
+/// (not final: the client retries).
+///
+/// The subscribe path calls this twice: before registering the
+/// subscription and again after it (a removal that raced the subscribe is
+/// then seen, and the subscription undone), because a removal is stored
+/// before its [`crate::redis::control::ControlEvent::MemberRemoved`] ends
+/// the subscriptions.
+pub async fn may_subscribe(
+    state: &AppState,
+    topic: &str,
+    user: Uuid,
+) -> Result<(), SubscribeErrorCode> {
+    match state.rooms.membership(topic, user).await {
+        Ok(None) => Err(SubscribeErrorCode::NotFound),
+        Ok(Some(true)) => Ok(()),
+        Ok(Some(false)) => Err(SubscribeErrorCode::Forbidden),
+        Err(err) => {
+            tracing::warn!(%err, "membership check failed");
+            Err(SubscribeErrorCode::Unavailable)
+        }
     }
 }
 
 /// Whether `user` may publish to `topic` (a topic that does not exist
-/// included: no).
-pub fn may_publish(state: &AppState, topic: &str, user: Uuid) -> bool {
-    may_subscribe(state, topic, user).is_ok()
+/// included: no); an error when the store cannot tell (`nack
+/// rate_limited`: the client resends).
+pub async fn may_publish(state: &AppState, topic: &str, user: Uuid) -> Result<bool, StoreError> {
+    Ok(state.rooms.membership(topic, user).await? == Some(true))
 }
 
 /// A user on the wire, `{"user_id","username"}`; `None` for an unknown id.
-pub fn wire_user(state: &AppState, id: Uuid) -> Option<User> {
-    state.accounts.by_id(id).map(|u| User {
+pub async fn wire_user(state: &AppState, id: Uuid) -> Result<Option<User>, StoreError> {
+    Ok(state.accounts.by_id(id).await?.map(|u| User {
         user_id: u.id.to_string(),
         username: u.username.clone(),
-    })
+    }))
 }
 
 /// A room as JSON: `{"id","name","owner","members"}`.
@@ -227,19 +321,27 @@ struct RoomJson {
     members: Vec<User>,
 }
 
-fn room_json(state: &AppState, room: &Room) -> RoomJson {
-    let user = |id: Uuid| {
-        wire_user(state, id).unwrap_or_else(|| User {
+async fn room_json(state: &AppState, room: &Room) -> Result<RoomJson, StoreError> {
+    let mut ids = Vec::with_capacity(room.members.len() + 1);
+    ids.push(room.owner);
+    ids.extend(&room.members);
+    let users = state.accounts.by_ids(&ids).await?;
+    let mut users = ids.iter().zip(users).map(|(id, user)| match user {
+        Some(u) => User {
+            user_id: u.id.to_string(),
+            username: u.username.clone(),
+        },
+        None => User {
             user_id: id.to_string(),
             username: String::new(),
-        })
-    };
-    RoomJson {
+        },
+    });
+    Ok(RoomJson {
         id: room.id.clone(),
         name: room.name.clone(),
-        owner: user(room.owner),
-        members: room.members.iter().map(|m| user(*m)).collect(),
-    }
+        owner: users.next().expect("the owner"),
+        members: users.collect(),
+    })
 }
 
 /// The Rooms routes.
@@ -253,13 +355,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiFailure> {
-    let user = crate::http_api::authenticated_user(&state, &headers)?;
-    let rooms: Vec<RoomJson> = state
-        .rooms
-        .of_member(user)
-        .iter()
-        .map(|r| room_json(&state, r))
-        .collect();
+    let user = crate::http_api::authenticated_user(&state, &headers).await?;
+    let mut rooms = Vec::new();
+    for room in state.rooms.of_member(user).await? {
+        rooms.push(room_json(&state, &room).await?);
+    }
     Ok(Json(rooms).into_response())
 }
 
@@ -275,7 +375,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiFailure> {
-    let owner = crate::http_api::authenticated_user(&state, &headers)?;
+    let owner = crate::http_api::authenticated_user(&state, &headers).await?;
     let new: NewRoom = parse_json(&body)?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > MAX_ROOM_NAME_CHARS {
@@ -286,7 +386,7 @@ async fn create(
     }
     let mut members = Vec::with_capacity(new.members.len());
     for username in &new.members {
-        match state.accounts.by_name(username) {
+        match state.accounts.by_name(username).await? {
             Some(user) => members.push(user.id),
             None => {
                 return Err(ApiFailure::Invalid {
@@ -299,9 +399,10 @@ async fn create(
     let room = state
         .rooms
         .create(name, owner, &members)
+        .await?
         .map_err(room_failure)?;
     tracing::info!(room = %room.id, %owner, members = room.members.len(), "room created");
-    Ok((StatusCode::CREATED, Json(room_json(&state, &room))).into_response())
+    Ok((StatusCode::CREATED, Json(room_json(&state, &room).await?)).into_response())
 }
 
 fn room_failure(err: RoomError) -> ApiFailure {
@@ -329,10 +430,11 @@ async fn add_member(
     headers: HeaderMap,
     Path((id, username)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
-    let caller = crate::http_api::authenticated_user(&state, &headers)?;
+    let caller = crate::http_api::authenticated_user(&state, &headers).await?;
     let room = state
         .rooms
         .get(&id)
+        .await?
         .ok_or(ApiFailure::NotFound("no such room"))?;
     if room.owner != caller {
         return Err(ApiFailure::Forbidden("only the room's owner may do this"));
@@ -340,10 +442,12 @@ async fn add_member(
     let member = state
         .accounts
         .by_name(&username)
+        .await?
         .ok_or(ApiFailure::UnknownUser)?;
     state
         .rooms
         .add_member(&id, caller, member.id)
+        .await?
         .map_err(room_failure)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -353,12 +457,13 @@ async fn remove_member(
     headers: HeaderMap,
     Path((id, username)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
-    let caller = crate::http_api::authenticated_user(&state, &headers)?;
+    let caller = crate::http_api::authenticated_user(&state, &headers).await?;
     let room = state
         .rooms
         .get(&id)
+        .await?
         .ok_or(ApiFailure::NotFound("no such room"))?;
-    let member = state.accounts.by_name(&username);
+    let member = state.accounts.by_name(&username).await?;
     let is_self = member.as_ref().is_some_and(|m| m.id == caller);
     if room.owner != caller && !is_self {
         return Err(ApiFailure::Forbidden(
@@ -369,18 +474,21 @@ async fn remove_member(
     state
         .rooms
         .remove_member(&id, caller, member.id)
+        .await?
         .map_err(room_failure)?;
-    // After the membership is gone: a subscribe racing this one is either
-    // refused or removed here (both run under the topic's lock).
-    let sockets = state.topics.remove_user(
-        &room.topic(),
-        member.id,
-        if is_self {
-            "you left the room"
-        } else {
-            "you were removed from the room"
+    // After the membership is gone: a subscribe racing this one sees it
+    // gone when it checks again after registering, or is ended here (on
+    // every instance).
+    let sockets = crate::redis::control::announce(
+        &state,
+        state.redis.as_ref(),
+        ControlEvent::MemberRemoved {
+            room_id: room.id.clone(),
+            user_id: member.id,
+            left: is_self,
         },
-    );
+    )
+    .await;
     tracing::info!(room = %room.id, member = %member.id, sockets, "member removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -389,64 +497,101 @@ async fn remove_member(
 mod tests {
     use super::*;
 
-    #[test]
-    fn membership_rules() {
+    #[tokio::test]
+    async fn membership_rules() {
         let rooms = Rooms::default();
         let (owner, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let room = rooms.create("r", owner, &[a, a, owner]).unwrap();
+        let room = rooms
+            .create("r", owner, &[a, a, owner])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(room.members, [owner, a]);
         assert!(crate::topics::is_valid_topic(&room.topic()));
-        assert_eq!(rooms.of_topic(&room.topic()), Some(room.clone()));
-        assert_eq!(rooms.membership(&room.topic(), a), Some(true));
-        assert_eq!(rooms.membership(&room.topic(), b), Some(false));
-        assert_eq!(rooms.membership("room:nope", a), None);
-        assert_eq!(rooms.membership(&format!("chat:{}", room.id), a), None);
-        assert_eq!(rooms.add_member(&room.id, a, b), Err(RoomError::NotOwner));
-        assert_eq!(rooms.add_member(&room.id, owner, b), Ok(()));
         assert_eq!(
-            rooms.remove_member(&room.id, a, b),
+            rooms.of_topic(&room.topic()).await.unwrap(),
+            Some(room.clone())
+        );
+        assert_eq!(
+            rooms.membership(&room.topic(), a).await.unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            rooms.membership(&room.topic(), b).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(rooms.membership("room:nope", a).await.unwrap(), None);
+        assert_eq!(
+            rooms
+                .membership(&format!("chat:{}", room.id), a)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            rooms.add_member(&room.id, a, b).await.unwrap(),
             Err(RoomError::NotOwner)
         );
-        assert_eq!(rooms.remove_member(&room.id, b, b), Ok(()));
+        assert_eq!(rooms.add_member(&room.id, owner, b).await.unwrap(), Ok(()));
         assert_eq!(
-            rooms.remove_member(&room.id, owner, owner),
+            rooms.remove_member(&room.id, a, b).await.unwrap(),
+            Err(RoomError::NotOwner)
+        );
+        assert_eq!(rooms.remove_member(&room.id, b, b).await.unwrap(), Ok(()));
+        assert_eq!(
+            rooms.remove_member(&room.id, owner, owner).await.unwrap(),
             Err(RoomError::OwnerCannotLeave)
         );
-        assert_eq!(rooms.remove_member(&room.id, owner, a), Ok(()));
         assert_eq!(
-            rooms.remove_member(&room.id, owner, a),
+            rooms.remove_member(&room.id, owner, a).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            rooms.remove_member(&room.id, owner, a).await.unwrap(),
             Err(RoomError::NotAMember)
         );
-        assert_eq!(rooms.of_member(a), []);
-        assert_eq!(rooms.of_member(owner).len(), 1);
+        assert_eq!(rooms.of_member(a).await.unwrap(), []);
+        assert_eq!(rooms.of_member(owner).await.unwrap().len(), 1);
         assert_eq!(
-            rooms.add_member("nope", owner, a),
+            rooms.add_member("nope", owner, a).await.unwrap(),
             Err(RoomError::NoSuchRoom)
         );
     }
 
-    #[test]
-    fn rooms_per_owner_and_members_per_room_are_bounded() {
+    #[tokio::test]
+    async fn rooms_per_owner_and_members_per_room_are_bounded() {
         let rooms = Rooms::default();
         let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
         for _ in 1..MAX_ROOMS_PER_OWNER {
-            rooms.create("r", owner, &[]).unwrap();
+            rooms.create("r", owner, &[]).await.unwrap().unwrap();
         }
-        let last = rooms.create("r", owner, &[]).unwrap();
-        assert_eq!(rooms.create("r", owner, &[]), Err(RoomError::TooManyRooms));
-        assert!(rooms.create("r", other, &[]).is_ok());
+        let last = rooms.create("r", owner, &[]).await.unwrap().unwrap();
+        assert_eq!(
+            rooms.create("r", owner, &[]).await.unwrap(),
+            Err(RoomError::TooManyRooms)
+        );
+        assert!(rooms.create("r", other, &[]).await.unwrap().is_ok());
         let many: Vec<Uuid> = (0..MAX_MEMBERS).map(|_| Uuid::new_v4()).collect();
         assert_eq!(
-            rooms.create("r", other, &many),
+            rooms.create("r", other, &many).await.unwrap(),
             Err(RoomError::TooManyMembers)
         );
-        let full = rooms.create("r", other, &many[1..]).unwrap();
+        let full = rooms.create("r", other, &many[1..]).await.unwrap().unwrap();
         assert_eq!(full.members.len(), MAX_MEMBERS);
         assert_eq!(
-            rooms.add_member(&full.id, other, Uuid::new_v4()),
+            rooms
+                .add_member(&full.id, other, Uuid::new_v4())
+                .await
+                .unwrap(),
             Err(RoomError::TooManyMembers)
         );
-        assert_eq!(rooms.add_member(&full.id, other, many[5]), Ok(()));
-        assert_eq!(rooms.add_member(&last.id, owner, other), Ok(()));
+        assert_eq!(
+            rooms.add_member(&full.id, other, many[5]).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            rooms.add_member(&last.id, owner, other).await.unwrap(),
+            Ok(())
+        );
     }
 }

@@ -691,7 +691,21 @@ impl Session {
                 .await;
         }
         let user = self.user().expect("authenticated");
-        let applying = self.state.inbox.apply(user, &id, body.into());
+        let applying = match self.state.inbox.apply(user, &id, body.into()).await {
+            Ok(applying) => applying,
+            Err(err) => {
+                tracing::warn!(socket_id = self.socket_id, %err, "send not applied");
+                return self
+                    .send(ServerMessage::Nack(Nack {
+                        id,
+                        code: NackCode::RateLimited,
+                        message:
+                            "the store is unavailable; the message was not taken, resend it later"
+                                .into(),
+                    }))
+                    .await;
+            }
+        };
         tracing::debug!(socket_id = self.socket_id, ?applying, "send frame");
         match applying {
             Applying::Applied | Applying::Duplicate => {
@@ -823,9 +837,15 @@ impl Session {
         let Phase::Authenticated(me) = &self.phase else {
             unreachable!("only authenticated sockets subscribe")
         };
-        self.generation += 1;
         let state = self.state.clone();
         let user_id = me.user_id;
+        // Checked before registering and again after (a removal made on any
+        // instance while this runs is then seen: see `rooms::may_subscribe`).
+        let allowed = crate::rooms::may_subscribe(&state, &topic, user_id).await;
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets subscribe")
+        };
+        self.generation += 1;
         let joined = state
             .topics
             .subscribe(
@@ -839,15 +859,42 @@ impl Session {
                 },
                 subscribe.since.as_ref(),
                 last,
-                || crate::rooms::may_subscribe(&state, &topic, user_id),
+                || allowed.clone(),
             )
             .await;
         let joined = match joined {
+            Ok(joined) => match crate::rooms::may_subscribe(&state, &topic, user_id).await {
+                Ok(()) => Ok(joined),
+                Err(code) => {
+                    // Removed meanwhile: undo it (and any earlier
+                    // subscription it replaced).
+                    state.topics.unsubscribe(&topic, self.socket_id);
+                    self.forget_topic(&topic);
+                    Err(code)
+                }
+            },
+            Err(code) => Err(code),
+        };
+        let joined = match joined {
             Ok(joined) => joined,
+            Err(SubscribeErrorCode::Unavailable) => {
+                let held = state.topics.topics_of(self.socket_id);
+                if !held.contains(&topic) {
+                    // A failed resubscribe ended the old subscription too.
+                    self.forget_topic(&topic);
+                }
+                return self
+                    .send(ServerMessage::SubscribeError(SubscribeError {
+                        topic,
+                        code: SubscribeErrorCode::Unavailable,
+                        message: "the store is unavailable; retry later".into(),
+                        retry: true,
+                    }))
+                    .await;
+            }
             Err(code) => {
                 let message = match code {
                     SubscribeErrorCode::Forbidden => "you are not a member of this room",
-                    SubscribeErrorCode::Unavailable => "the store is unavailable; retry",
                     _ => "no such topic",
                 };
                 if self.subscriptions.contains_key(topic.as_str()) {
@@ -920,6 +967,29 @@ impl Session {
         let state = self.state.clone();
         let user_id = me.user_id;
         let topic = publish.topic.as_str();
+        let allowed = if is_valid_topic(topic) {
+            crate::rooms::may_publish(&state, topic, user_id).await
+        } else {
+            Ok(false)
+        };
+        let allowed = match allowed {
+            Ok(allowed) => allowed,
+            Err(err) => {
+                tracing::warn!(socket_id = self.socket_id, %err, "publish not checked");
+                return self
+                    .send(ServerMessage::Nack(Nack {
+                        id: publish.id,
+                        code: NackCode::RateLimited,
+                        message:
+                            "the store is unavailable; the message was not taken, resend it later"
+                                .into(),
+                    }))
+                    .await;
+            }
+        };
+        let Phase::Authenticated(me) = &self.phase else {
+            unreachable!("only authenticated sockets publish")
+        };
         let outcome = state
             .topics
             .publish(
@@ -934,7 +1004,7 @@ impl Session {
                 &publish.event,
                 &publish.data,
                 crate::delivery::check_numbers(publish.data.as_str()),
-                || is_valid_topic(topic) && crate::rooms::may_publish(&state, topic, user_id),
+                || allowed,
             )
             .await;
         tracing::debug!(socket_id = self.socket_id, ?outcome, "publish");
@@ -1022,12 +1092,15 @@ impl Session {
                 .fail(AuthErrorCode::MissingToken, "no token in the auth frame")
                 .await;
         };
-        let claims = match self.state.sessions.authenticate(token.expose()) {
-            Ok(claims) => claims,
-            Err(failure) => return self.fail(failure.code(), &failure.to_string()).await,
+        let claims = match self.state.sessions.authenticate(token.expose()).await {
+            Ok(Ok(claims)) => claims,
+            Ok(Err(failure)) => return self.fail(failure.code(), &failure.to_string()).await,
+            Err(err) => return store_unavailable(self.socket_id, &err),
         };
-        let Some(user) = self.state.accounts.by_id(claims.sub) else {
-            return self.fail(AuthErrorCode::InvalidToken, "unknown user").await;
+        let user = match self.state.accounts.by_id(claims.sub).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return self.fail(AuthErrorCode::InvalidToken, "unknown user").await,
+            Err(err) => return store_unavailable(self.socket_id, &err),
         };
         let now_ms = crate::now_ms();
         let exp_ms = claims.exp.saturating_mul(1000);
@@ -1051,15 +1124,11 @@ impl Session {
             authenticated_at.clone(),
             self.outbox.clone(),
         );
-        let flow = self
-            .send(ServerMessage::AuthSuccess(AuthSuccess {
-                user_id: user.id.to_string(),
-                authenticated_at,
-                expires_at: tether_protocol::time::format_rfc3339(exp_ms),
-                max_frame: None,
-            }))
-            .await;
-        if previous != Some(user.id) {
+        // The feed first (its channel held, its replay read), so that a
+        // socket told `auth_success` follows its feed; if the store cannot
+        // be read it is told to try again later instead.
+        let user_changed = previous != Some(user.id);
+        if user_changed {
             if let Some(previous) = previous {
                 self.state.feeds.unsubscribe(previous, self.socket_id);
             }
@@ -1095,9 +1164,17 @@ impl Session {
                     frame,
                 })
                 .collect();
-            if previous.is_some() && matches!(flow, Flow::Continue) {
-                return self.end_topics_for_user_change().await;
-            }
+        }
+        let flow = self
+            .send(ServerMessage::AuthSuccess(AuthSuccess {
+                user_id: user.id.to_string(),
+                authenticated_at,
+                expires_at: tether_protocol::time::format_rfc3339(exp_ms),
+                max_frame: None,
+            }))
+            .await;
+        if user_changed && previous.is_some() && matches!(flow, Flow::Continue) {
+            return self.end_topics_for_user_change().await;
         }
         flow
     }
@@ -1124,6 +1201,16 @@ impl Session {
         }
         Flow::Continue
     }
+}
+
+/// The session could not be checked: close with 1013 (try again later),
+/// not `auth_error` + 4001, which would be final for the client.
+fn store_unavailable(socket_id: u64, err: &crate::redis::StoreError) -> Flow {
+    tracing::warn!(socket_id, %err, "auth not checked: the store is unavailable");
+    Flow::Close(
+        close_code::TRY_AGAIN_LATER,
+        "the session store is unavailable; reconnect later".into(),
+    )
 }
 
 /// The next live message (a function so that `select!` can disable it).

@@ -228,8 +228,14 @@ impl Server {
         .await
     }
 
-    fn user_of(&self, token: &str) -> Uuid {
-        self.state.sessions.authenticate(token).unwrap().sub
+    async fn user_of(&self, token: &str) -> Uuid {
+        self.state
+            .sessions
+            .authenticate(token)
+            .await
+            .unwrap()
+            .unwrap()
+            .sub
     }
 
     async fn list(&self, token: &str) -> Vec<PasskeyInfo> {
@@ -283,8 +289,10 @@ async fn register_asks_for_a_discoverable_verified_credential_and_signs_in() {
         .state
         .accounts
         .by_name(&username)
+        .await
+        .unwrap()
         .expect("the account exists");
-    assert_eq!(server.user_of(&token), user.id);
+    assert_eq!(server.user_of(&token).await, user.id);
     let listed = server.list(&token).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].last_used, None);
@@ -325,7 +333,7 @@ async fn sign_in_without_a_username() {
     let server = start().await;
     let mut client = authenticator(None, false);
     let first = server.sign_up(&mut client, &name()).await;
-    let user = server.user_of(&first);
+    let user = server.user_of(&first).await;
     let started = server
         .started("/api/auth/passkey/login/start", json!({}), None)
         .await;
@@ -349,7 +357,7 @@ async fn sign_in_without_a_username() {
     assert_eq!(response.status(), 200);
     set_cookie(&response, "refresh_token");
     let second = token(response).await;
-    assert_eq!(server.user_of(&second), user);
+    assert_eq!(server.user_of(&second).await, user);
     assert!(server.list(&second).await[0].last_used.is_some());
 }
 
@@ -364,8 +372,8 @@ async fn sign_in_by_username() {
         .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
-        server.user_of(&token(response).await),
-        server.user_of(&first)
+        server.user_of(&token(response).await).await,
+        server.user_of(&first).await
     );
     // A user without passkeys gets nothing to sign.
     let response = server
@@ -643,7 +651,7 @@ async fn a_password_account_adds_a_passkey_and_signs_in_with_it() {
     let response = server.sign_in(&mut client, json!({})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
-        server.user_of(&token(response).await),
+        server.user_of(&token(response).await).await,
         tether_server::accounts::BOB_ID
     );
     // And the password still works.

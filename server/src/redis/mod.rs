@@ -5,8 +5,12 @@
 //! one user or topic carries that user's or topic's hash tag (`{u:<id>}`,
 //! `{t:<topic>}`), so that one script touches one cluster slot.
 
+pub mod accounts;
 pub mod control;
+pub mod dedup;
 pub mod pubsub;
+pub mod rooms;
+pub mod sessions;
 pub mod streams;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -153,7 +153,7 @@ async fn run(pubsub: Arc<PubSub>, state: Weak<Shared>) {
             continue;
         };
         let (mut sink, mut stream) = connection.split();
-        {
+        let held = {
             let mut channels = pubsub.channels.lock().await;
             let mut all: Vec<&str> = channels.refs.keys().map(String::as_str).collect();
             all.push(&control);
@@ -165,25 +165,33 @@ async fn run(pubsub: Arc<PubSub>, state: Weak<Shared>) {
                 continue;
             }
             channels.sink = Some(sink);
-        }
+            !channels.refs.is_empty()
+        };
         tracing::debug!("pub/sub connected");
         backoff = BACKOFF.0;
         // The command connection reconnects on its own, after its first
         // failed command: wait for it before reading the streams.
         let deadline = tokio::time::Instant::now() + 2 * RESPONSE_TIMEOUT;
-        while tokio::time::Instant::now() < deadline {
-            let ping = redis::cmd("PING")
+        let mut answered = false;
+        while !answered && tokio::time::Instant::now() < deadline {
+            answered = redis::cmd("PING")
                 .query_async::<String>(&mut pubsub.redis.conn())
-                .await;
-            if ping.is_ok() {
-                break;
+                .await
+                .is_ok();
+            if !answered {
+                tokio::time::sleep(BACKOFF.0).await;
             }
-            tokio::time::sleep(BACKOFF.0).await;
+        }
+        if !answered {
+            pubsub.channels.lock().await.sink = None;
+            continue;
         }
         // Whatever was published while no connection was subscribed is
-        // only in the streams: every held user and topic may be behind.
+        // only in the streams: every held user and topic may be behind
+        // (nothing is when no channel was held).
         match state.upgrade() {
-            Some(shared) => AppState(shared).resync().await,
+            Some(shared) if held => AppState(shared).resync().await,
+            Some(_) => {}
             None => return,
         }
         pubsub.connections.send_modify(|n| *n += 1);

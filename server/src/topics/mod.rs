@@ -723,7 +723,8 @@ impl Topics {
     /// is answered with its original offset); then appended and sent to
     /// every subscriber, the publisher's socket included. `authorize` is
     /// called twice (before the topic's entry is made, and under its lock).
-    /// On Redis the append runs after the checks, outside the lock.
+    /// The id is claimed outside the topic's lock (the inbox may be on
+    /// Redis); on Redis the append runs outside it too.
     pub async fn publish(
         &self,
         topic: &str,
@@ -745,33 +746,53 @@ impl Topics {
             if !live.subscribers.contains_key(&who.socket_id) {
                 return Published::NotSubscribed;
             }
-            if let Err(err) = body {
-                return Published::MalformedBody(err);
+        }
+        if let Err(err) = body {
+            return Published::MalformedBody(err);
+        }
+        // The id is claimed outside the topic's lock (the inbox may be on
+        // Redis); a claim is this caller's until settled or released.
+        match who.inbox.claim_publish(who.user_id, who.id).await {
+            Ok(Claim::New) => {}
+            Ok(Claim::Duplicate { topic, offset }) => {
+                return Published::Duplicate { topic, offset };
             }
-            match who.inbox.claim_publish(who.user_id, who.id) {
-                Claim::New => {}
-                Claim::Duplicate { topic, offset } => {
-                    return Published::Duplicate { topic, offset };
-                }
-                Claim::InFlight | Claim::Full => return Published::RateLimited,
-            }
-            if let Histories::Memory(store) = &self.store {
-                let offset =
-                    Self::append_memory(store.as_ref(), &name, &live, event, data, Some(who.user));
-                who.inbox
-                    .settle_publish(who.user_id, who.id, name.clone(), offset);
-                return Published::Applied(offset);
+            Ok(Claim::InFlight | Claim::Full) => return Published::RateLimited,
+            Err(err) => {
+                tracing::warn!(%err, "publish id not claimed");
+                return Published::Unavailable;
             }
         }
-        match self.append_shared(&name, event, data, Some(who.user)).await {
+        let appended = match &self.store {
+            Histories::Memory(store) => {
+                let live = live.lock().expect("lock");
+                Ok(Self::append_memory(
+                    store.as_ref(),
+                    &name,
+                    &live,
+                    event,
+                    data,
+                    Some(who.user),
+                ))
+            }
+            Histories::Redis { .. } => self.append_shared(&name, event, data, Some(who.user)).await,
+        };
+        match appended {
             Ok(offset) => {
-                who.inbox
-                    .settle_publish(who.user_id, who.id, name.clone(), offset);
+                if let Err(err) = who
+                    .inbox
+                    .settle_publish(who.user_id, who.id, name.clone(), offset)
+                    .await
+                {
+                    tracing::warn!(%err, "publish id applied but not settled");
+                }
                 Published::Applied(offset)
             }
             Err(err) => {
                 tracing::info!(%err, "publish: the store is unavailable");
-                who.inbox.release_publish(who.user_id, who.id);
+                if let Err(err) = who.inbox.release_publish(who.user_id, who.id).await {
+                    tracing::warn!(%err, "publish id not released");
+                }
                 Published::Unavailable
             }
         }

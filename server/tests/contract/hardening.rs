@@ -385,7 +385,14 @@ async fn bodies_are_acked_only_when_taken_exactly_as_sent() {
 async fn what_one_user_can_make_the_server_hold_is_bounded() {
     let server = start(unthrottled()).await;
     let (name, password) = server.new_user().await;
-    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let user = server
+        .state
+        .accounts
+        .by_name(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let (mut ws, _) = server.authed(&name, &password).await;
     // Ids longer than 128 bytes are refused, not remembered.
     let long_id = "i".repeat(60_000);
@@ -477,7 +484,14 @@ async fn a_slow_reader_is_closed_with_1013_and_catches_up_by_replay() {
     config.queue.frames = 8;
     let server = start(config).await;
     let (name, password) = server.new_user().await;
-    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let user = server
+        .state
+        .accounts
+        .by_name(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let (mut ws, login) = server.authed(&name, &password).await;
     // 300 notifications of 100 KB (30 MB) while the client reads nothing:
     // more than the socket buffers and the 8-frame queue hold.
@@ -529,7 +543,14 @@ async fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     config.write_timeout = Duration::from_secs(1);
     let server = start(config).await;
     let (name, password) = server.new_user().await;
-    let user = server.state.accounts.by_name(&name).unwrap().id;
+    let user = server
+        .state
+        .accounts
+        .by_name(&name)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let (_ws, _) = server.authed(&name, &password).await;
     let mut sockets = server.state.registry.watch_len();
     assert_eq!(*sockets.borrow(), 1);

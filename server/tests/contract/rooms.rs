@@ -24,8 +24,8 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn user(server: &Server, name: &str) -> Value {
-    let account = server.state.accounts.by_name(name).unwrap();
+async fn user(server: &Server, name: &str) -> Value {
+    let account = server.state.accounts.by_name(name).await.unwrap().unwrap();
     json!({"user_id": account.id.to_string(), "username": name})
 }
 
@@ -52,8 +52,8 @@ async fn rooms_are_created_listed_and_their_members_managed() {
     assert!(tether_server::topics::is_valid_topic(&format!("room:{id}")));
     assert_eq!(
         room,
-        json!({"id": id, "name": "Lobby", "owner": user(&server, "alice"),
-               "members": [user(&server, "alice"), user(&server, "bob")]})
+        json!({"id": id, "name": "Lobby", "owner": user(&server, "alice").await,
+               "members": [user(&server, "alice").await, user(&server, "bob").await]})
     );
     // Failures: bad names, unknown users, no token.
     for name in ["", "   ", &"x".repeat(101)] {
@@ -199,5 +199,5 @@ async fn rooms_are_created_listed_and_their_members_managed() {
     let (status, _) = call(&server, Method::DELETE, &member("bob"), Some(&alice), None).await;
     assert_eq!(status, 204);
     let (_, rooms) = call(&server, Method::GET, "/api/rooms", Some(&alice), None).await;
-    assert_eq!(rooms[0]["members"], json!([user(&server, "alice")]));
+    assert_eq!(rooms[0]["members"], json!([user(&server, "alice").await]));
 }

@@ -105,8 +105,8 @@ async fn dev_publish(server: &Server, topic: &str, count: u64) -> u64 {
     body["offset"].as_u64().unwrap()
 }
 
-fn user(server: &Server, name: &str) -> Value {
-    let account = server.state.accounts.by_name(name).unwrap();
+async fn user(server: &Server, name: &str) -> Value {
+    let account = server.state.accounts.by_name(name).await.unwrap().unwrap();
     json!({"user_id": account.id.to_string(), "username": name})
 }
 
@@ -221,7 +221,7 @@ async fn members_publish_and_every_subscriber_gets_the_exact_data_in_order() {
         let message = &message["payload"];
         assert_eq!(message["offset"], 1);
         assert_eq!(message["event"], "chat.say");
-        assert_eq!(message["from"], user(&server, "alice"));
+        assert_eq!(message["from"], user(&server, "alice").await);
         assert!(uuid::Uuid::parse_str(message["id"].as_str().unwrap()).is_ok());
         assert!(
             tether_protocol::time::parse_rfc3339(message["created_at"].as_str().unwrap()).is_some()
@@ -334,7 +334,7 @@ async fn since_recovers_from_the_next_offset_or_says_not_recovered() {
     assert_eq!(
         subscribed,
         json!({"topic": topic, "epoch": epoch, "offset": 5, "from": 3, "recovered": true,
-               "presence": [user(&server, "alice")]})
+               "presence": [user(&server, "alice").await]})
     );
     dev_publish(&server, &topic, 1).await;
     for offset in 3..=6 {
@@ -479,7 +479,7 @@ async fn presence_counts_users_once_and_reports_joins_and_leaves() {
     let server = dev().await;
     let login = server.login("alice", "wonderland").await;
     let topic = room(&server, &login.token, &["bob"]).await;
-    let (alice, bob) = (user(&server, "alice"), user(&server, "bob"));
+    let (alice, bob) = (user(&server, "alice").await, user(&server, "bob").await);
     let (mut a1, _) = server.authed("alice", "wonderland").await;
     let (mut a2, _) = server.authed("alice", "wonderland").await;
     let (mut b1, _) = server.authed("bob", "builder").await;
@@ -551,7 +551,7 @@ async fn a_removed_member_gets_unsubscribed_removed_on_every_socket() {
     }
     assert_eq!(
         expect(&mut alice, "presence").await["left"],
-        json!([user(&server, "bob")])
+        json!([user(&server, "bob").await])
     );
     // Bob receives nothing more of the room, may not rejoin or publish.
     publish(&mut alice, "a-1", &topic, "1").await;
@@ -593,7 +593,7 @@ async fn re_auth_as_another_user_ends_subscriptions_with_user_changed() {
     // Another user: auth_success first, then user_changed for each topic.
     send(&mut ws, auth(&bob.token, None)).await;
     let success = expect(&mut ws, "auth_success").await;
-    assert_eq!(success["user_id"], user(&server, "bob")["user_id"]);
+    assert_eq!(success["user_id"], user(&server, "bob").await["user_id"]);
     let mut ended = Vec::new();
     for _ in 0..2 {
         let unsubscribed = expect(&mut ws, "unsubscribed").await;
@@ -610,7 +610,7 @@ async fn re_auth_as_another_user_ends_subscriptions_with_user_changed() {
     subscribe(&mut ws, &private, Value::Null, Value::Null).await;
     expect_subscribe_error(&mut ws, &private, "forbidden").await;
     let subscribed = join(&mut ws, &shared).await;
-    assert_eq!(subscribed["presence"], json!([user(&server, "bob")]));
+    assert_eq!(subscribed["presence"], json!([user(&server, "bob").await]));
 }
 
 #[tokio::test]
@@ -786,7 +786,7 @@ async fn a_signed_out_user_leaves_every_topic() {
     join(&mut b2, &topic).await;
     assert_eq!(
         expect(&mut alice, "presence").await["joined"],
-        json!([user(&server, "bob")])
+        json!([user(&server, "bob").await])
     );
     let out = server
         .http
@@ -803,7 +803,7 @@ async fn a_signed_out_user_leaves_every_topic() {
     let presence = expect(&mut alice, "presence").await;
     assert_eq!(
         presence,
-        json!({"topic": topic, "joined": [], "left": [user(&server, "bob")]})
+        json!({"topic": topic, "joined": [], "left": [user(&server, "bob").await]})
     );
     publish(&mut alice, "a-1", &topic, "1").await;
     expect(&mut alice, "ack").await;

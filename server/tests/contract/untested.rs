@@ -29,6 +29,8 @@ async fn user_id(server: &Server, username: &str) -> String {
         .state
         .accounts
         .by_name(username)
+        .await
+        .unwrap()
         .expect("a user")
         .id
         .to_string()
@@ -40,12 +42,14 @@ async fn a_valid_token_of_a_user_that_does_not_exist_is_invalid() {
     // A correctly signed token with a live session, for a user id the
     // accounts store does not know (as after the account was removed).
     let ghost = uuid::Uuid::new_v4();
-    let issued = server.state.sessions.login(ghost);
+    let issued = server.state.sessions.login(ghost).await.unwrap();
     assert_eq!(
         server
             .state
             .sessions
             .authenticate(&issued.access_token)
+            .await
+            .unwrap()
             .expect("the token itself is valid")
             .sub,
         ghost
