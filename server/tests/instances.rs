@@ -382,3 +382,57 @@ async fn with_redis_down_publishing_fails_clearly_and_nothing_is_taken() {
     assert_eq!(a.state.feeds.publish(user, "t", "b").await.unwrap().seq, 1);
     assert_eq!(collect(&mut ws, 1, 0).await, (vec![1], vec![]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_lost_by_pub_sub_is_read_from_the_store_before_the_next_one() {
+    use tether_server::topics::TOPIC_RETENTION;
+    let redis = RedisServer::start();
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let (a, b) = (
+        instance(&redis, &prefix).await,
+        instance(&redis, &prefix).await,
+    );
+    let (token, user) = login(&a).await;
+    let topic = room(&a, &token).await;
+    let mut ws = socket(&a, &token, &topic, None).await;
+    publish_both(&b, user, &topic, 2).await;
+    assert_eq!(collect(&mut ws, 2, 2).await, (vec![1, 2], vec![1, 2]));
+    // Appended to the streams but announced on a channel nobody hears: as
+    // if pub/sub had lost them.
+    let store = b.state.redis.clone().unwrap();
+    for _ in 0..2 {
+        let mut feed = store.feed_log(user, tether_server::notifications::RETAINED);
+        feed.channel = format!("{prefix}nowhere");
+        let id = Uuid::new_v4().to_string();
+        store
+            .append(&feed, &mut |seq| {
+                let n = tether_protocol::Notification {
+                    seq,
+                    id: id.clone(),
+                    title: "lost".into(),
+                    body: String::new(),
+                    created_at: "2026-01-01T00:00:00Z".into(),
+                };
+                axum::extract::ws::Utf8Bytes::from(ServerMessage::Notification(n).encode())
+            })
+            .await
+            .unwrap();
+        let mut log = store.topic_log(&topic, TOPIC_RETENTION);
+        log.channel = format!("{prefix}nowhere");
+        let id = Uuid::new_v4();
+        store
+            .append(&log, &mut |offset| {
+                axum::extract::ws::Utf8Bytes::from(format!(
+                    r#"{{"type":"message","payload":{{"topic":"{topic}","offset":{offset},"event":"lost","data":null,"from":null,"id":"{id}","created_at":"2026-01-01T00:00:00Z"}}}}"#
+                ))
+            })
+            .await
+            .unwrap();
+    }
+    // The next live ones come after the missing ones, read from the store.
+    publish_both(&b, user, &topic, 1).await;
+    assert_eq!(collect(&mut ws, 3, 3).await, (vec![3, 4, 5], vec![3, 4, 5]));
+    // Nothing twice: the next frames are the next ones.
+    publish_both(&b, user, &topic, 1).await;
+    assert_eq!(collect(&mut ws, 1, 1).await, (vec![6], vec![6]));
+}
