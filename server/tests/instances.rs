@@ -32,6 +32,8 @@ struct Instance {
 
 async fn instance(redis: &RedisServer, prefix: &str) -> Instance {
     let mut config = Config::dev();
+    // Instances behind one load balancer share the token key.
+    config.jwt_secret = Some(b"a test secret shared by the instances".to_vec());
     config.redis = Some(RedisConfig {
         url: redis.url.clone(),
         prefix: prefix.to_owned(),
@@ -435,4 +437,103 @@ async fn a_frame_lost_by_pub_sub_is_read_from_the_store_before_the_next_one() {
     // Nothing twice: the next frames are the next ones.
     publish_both(&b, user, &topic, 1).await;
     assert_eq!(collect(&mut ws, 1, 1).await, (vec![6], vec![6]));
+}
+
+/// Logs `name` in on `at`: a token.
+async fn login_as(at: &Instance, name: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/auth/login", at.base))
+        .json(&serde_json::json!({"username": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: TokenResponse = response.json().await.unwrap();
+    body.access_token.expose().to_owned()
+}
+
+async fn presence(ws: &mut Ws) -> (Vec<String>, Vec<String>) {
+    match recv(ws).await {
+        ServerMessage::Presence(p) => (
+            p.joined.into_iter().map(|u| u.username).collect(),
+            p.left.into_iter().map(|u| u.username).collect(),
+        ),
+        other => panic!("expected presence, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_counts_a_user_once_across_instances() {
+    let redis = RedisServer::start();
+    let prefix = format!("test-{}:", Uuid::new_v4().simple());
+    let (a, b) = (
+        instance(&redis, &prefix).await,
+        instance(&redis, &prefix).await,
+    );
+    let (alice, _) = login(&a).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/rooms", a.base))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"name": "r", "members": ["bob"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let room: serde_json::Value = response.json().await.unwrap();
+    let topic = format!("room:{}", room["id"].as_str().unwrap());
+    let mut alice_a = socket(&a, &alice, &topic, None).await;
+
+    // Bob on B sees alice (subscribed on A) and himself; alice is told.
+    let bob = login_as(&b, "bob", "builder").await;
+    let url = format!("{}/api/ws/notification", b.base.replacen("http", "ws", 1));
+    let (mut bob_b, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    send(
+        &mut bob_b,
+        ClientMessage::Auth(Auth {
+            token: Some(Secret::new(&bob)),
+            last_seq: None,
+        }),
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut bob_b).await,
+        ServerMessage::AuthSuccess(_)
+    ));
+    let subscribed = subscribe(&mut bob_b, &topic, None).await;
+    let names: Vec<&str> = subscribed
+        .presence
+        .iter()
+        .map(|u| u.username.as_str())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(presence(&mut alice_a).await, (vec!["bob".into()], vec![]));
+
+    // Alice's second socket, on B: she is present already, no join. Her
+    // first one ends: she is still present, no leave. Her last one ends:
+    // bob is told she left, and that is the first presence he gets.
+    let (mut alice_b, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(
+        &mut alice_b,
+        ClientMessage::Auth(Auth {
+            token: Some(Secret::new(&alice)),
+            last_seq: None,
+        }),
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut alice_b).await,
+        ServerMessage::AuthSuccess(_)
+    ));
+    subscribe(&mut alice_b, &topic, None).await;
+    for ws in [&mut alice_a, &mut alice_b] {
+        send(
+            ws,
+            ClientMessage::Unsubscribe(tether_protocol::Unsubscribe {
+                topic: topic.clone(),
+            }),
+        )
+        .await;
+        assert!(matches!(recv(ws).await, ServerMessage::Unsubscribed(_)));
+    }
+    assert_eq!(presence(&mut bob_b).await, (vec![], vec!["alice".into()]));
 }

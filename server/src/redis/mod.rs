@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod control;
 pub mod dedup;
+pub mod presence;
 pub mod pubsub;
 pub mod rooms;
 pub mod sessions;

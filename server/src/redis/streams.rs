@@ -7,8 +7,9 @@
 //! - `<prefix>{x}:log`, a stream whose entry `<offset>-1` holds the encoded
 //!   frame in field `f`, trimmed to the retention (`MAXLEN`, exact);
 //! - `<prefix>{x}:live`, the pub/sub channel of what is appended
-//!   (`m <epoch> <offset> <frame>`) and of resets (`r <epoch>`, or
-//!   `d <epoch>` when sockets are to be dropped instead of told).
+//!   (`m <epoch> <offset> <frame>`), of resets (`r <epoch>`, or
+//!   `d <epoch>` when sockets are to be dropped instead of told) and, for
+//!   topics, of presence (`p ...`, see [`super::presence`]).
 //!
 //! Each operation is one Lua script on the keys of one hash tag: an append
 //! takes the next offset, adds and trims the entry and publishes it
@@ -85,6 +86,15 @@ pub enum LiveEvent {
         /// Drop the subscribers' sockets instead of telling them.
         drop: bool,
     },
+    /// A user joined or left a topic (see [`super::presence`]).
+    Presence {
+        /// Joined (else left).
+        joined: bool,
+        /// The instance and socket not to tell (the subscriber itself).
+        except: Option<(String, u64)>,
+        /// The user.
+        user: crate::topics::User,
+    },
 }
 
 impl LiveEvent {
@@ -93,6 +103,9 @@ impl LiveEvent {
         let text = std::str::from_utf8(payload)
             .map_err(|_| StoreError::Corrupt("a live message is not UTF-8".into()))?;
         let corrupt = || StoreError::Corrupt("a malformed live message".into());
+        if let Some(rest) = text.strip_prefix("p ") {
+            return super::presence::parse(rest).ok_or_else(corrupt);
+        }
         let mut parts = text.splitn(4, ' ');
         let kind = parts.next().ok_or_else(corrupt)?;
         let epoch = parts.next().ok_or_else(corrupt)?.to_owned();

@@ -15,6 +15,7 @@ pub mod store;
 
 use crate::delivery::{BodyError, Claim, Inbox};
 use crate::redis::StoreError;
+use crate::redis::presence::Presence as SharedPresence;
 use crate::redis::pubsub::PubSub;
 use crate::redis::streams::LiveEvent;
 use crate::registry::{Outbound, Outbox};
@@ -214,6 +215,8 @@ pub enum Published {
 pub struct Topics {
     store: Histories,
     pubsub: Option<Arc<PubSub>>,
+    /// Presence across instances (Redis); `None`: this process's [`Live`].
+    presence: Option<Arc<SharedPresence>>,
     live: Mutex<HashMap<Arc<str>, Arc<Mutex<Live>>>>,
     by_socket: Mutex<HashMap<u64, HashSet<Arc<str>>>>,
 }
@@ -240,19 +243,22 @@ impl Topics {
         Self {
             store: Histories::Memory(store),
             pubsub: None,
+            presence: None,
             live: Mutex::default(),
             by_socket: Mutex::default(),
         }
     }
 
     /// A hub over Redis, keeping `retention` messages per topic; live
-    /// frames come by pub/sub ([`Topics::deliver`]).
+    /// frames and presence come by pub/sub ([`Topics::deliver`]). Starts
+    /// the presence task (call within a Tokio runtime).
     pub fn redis(pubsub: Arc<PubSub>, retention: usize) -> Self {
         Self {
             store: Histories::Redis {
                 redis: pubsub.redis().clone(),
                 retention,
             },
+            presence: Some(SharedPresence::start(pubsub.redis().clone())),
             pubsub: Some(pubsub),
             live: Mutex::default(),
             by_socket: Mutex::default(),
@@ -301,6 +307,16 @@ impl Topics {
     fn release(&self, topic: &str) {
         if let (Some(pubsub), Some(channel)) = (&self.pubsub, self.store.channel(topic)) {
             pubsub.release(channel);
+        }
+    }
+
+    /// Tells who should know that `user` left `topic` (their last
+    /// subscription here ended): this process's subscribers, or (Redis)
+    /// every instance's when it was their last anywhere.
+    fn left(&self, live: &Live, topic: &Arc<str>, user: User) {
+        match &self.presence {
+            Some(presence) => presence.leave(topic, &user),
+            None => live.presence(topic, Vec::new(), vec![user], None),
         }
     }
 
@@ -429,17 +445,25 @@ impl Topics {
             );
             self.index(who.socket_id, &name, true);
             match added {
-                Added::Joined => live.presence(
-                    &name,
-                    vec![who.user.clone()],
-                    Vec::new(),
-                    Some(who.socket_id),
-                ),
+                Added::Joined => match &self.presence {
+                    Some(presence) => presence.join(&name, who.user, who.socket_id),
+                    None => live.presence(
+                        &name,
+                        vec![who.user.clone()],
+                        Vec::new(),
+                        Some(who.socket_id),
+                    ),
+                },
                 Added::Counted => {}
                 // One channel hold per subscription.
                 Added::Replaced => pubsub.release(channel.clone()),
             }
             live.present()
+        };
+        let presence = match &self.presence {
+            // After this instance's queued joins and leaves, this one's too.
+            Some(shared) => shared.read(&name).await.unwrap_or(presence),
+            None => presence,
         };
         let read = self.read_start(topic, since, last).await;
         let (head, recovered, from, replay) = match read {
@@ -512,7 +536,7 @@ impl Topics {
         self.index(socket_id, &name, false);
         self.release(topic);
         if left {
-            live.presence(&name, Vec::new(), vec![gone.user], None);
+            self.left(&live, &name, gone.user);
         }
         true
     }
@@ -535,7 +559,7 @@ impl Topics {
         self.index(socket_id, &name, false);
         self.release(topic);
         if left {
-            live.presence(&name, Vec::new(), vec![gone.user], None);
+            self.left(&live, &name, gone.user);
         }
         true
     }
@@ -606,7 +630,7 @@ impl Topics {
             }
         }
         if let Some(user) = user {
-            live.presence(&name, Vec::new(), vec![user], None);
+            self.left(&live, &name, user);
         }
         sockets.len()
     }
@@ -629,11 +653,14 @@ impl Topics {
         for socket in &stale {
             // Everyone reset leaves without a `presence` (their clients
             // subscribe again at once).
-            let Some((s, _)) = live.remove(*socket) else {
+            let Some((s, left)) = live.remove(*socket) else {
                 continue;
             };
             self.index(*socket, &name, false);
             self.release(topic);
+            if left && let Some(presence) = &self.presence {
+                presence.leave(&name, &s.user);
+            }
             let _ = s.outbox.send(if restart {
                 Outbound::Drop
             } else {
@@ -701,6 +728,29 @@ impl Topics {
             }
             LiveEvent::Reset { epoch, drop } => {
                 self.reset_local(topic, &epoch, drop);
+            }
+            LiveEvent::Presence {
+                joined,
+                except,
+                user,
+            } => {
+                let Some((name, live)) = self.existing(topic) else {
+                    return;
+                };
+                let except = except
+                    .filter(|(instance, _)| {
+                        self.presence
+                            .as_ref()
+                            .is_some_and(|p| p.instance() == instance)
+                    })
+                    .map(|(_, socket)| socket);
+                let live = live.lock().expect("lock");
+                let (joined, left) = if joined {
+                    (vec![user], Vec::new())
+                } else {
+                    (Vec::new(), vec![user])
+                };
+                live.presence(&name, joined, left, except);
             }
         }
     }
