@@ -261,6 +261,12 @@ async fn flood(State(state): State<AppState>, body: Bytes) -> Result<Response, A
             .publish(user, "flood", &format!("#{}", i + 1))
             .await?
             .seq;
+        // On Redis the frames reach the queues by pub/sub: at most a few
+        // in flight, so that the room waited for above stays enough.
+        state
+            .feeds
+            .wait_delivered(user, last_seq.saturating_sub(2))
+            .await;
     }
     Ok(Json(json!({"published": count, "last_seq": last_seq})).into_response())
 }

@@ -29,6 +29,9 @@ struct Feed {
     subscribers: HashMap<u64, Outbox>,
     /// The epoch of the last frame delivered from Redis.
     epoch: Option<Arc<str>>,
+    /// The seq of the last frame delivered from Redis, and its waiters.
+    delivered: u64,
+    delivery: Arc<tokio::sync::Notify>,
 }
 
 /// Where the feeds' history is.
@@ -272,6 +275,34 @@ impl Feeds {
         for outbox in feed.subscribers.values() {
             // A closed socket is removed by its own cleanup.
             let _ = outbox.send(out.clone());
+        }
+        feed.delivered = seq;
+        feed.delivery.notify_waiters();
+    }
+
+    /// Waits (at most a second) until the notification `seq` of `user`
+    /// has reached this instance's sockets (on Redis it comes by pub/sub;
+    /// in memory it did at once): back-pressure for bulk publishers.
+    pub async fn wait_delivered(&self, user: Uuid, seq: u64) {
+        if matches!(self.store, Store::Memory { .. }) {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let feed = self.feeds.lock().expect("lock").get(&user).cloned();
+            let Some(feed) = feed else {
+                return;
+            };
+            let delivery = feed.lock().expect("lock").delivery.clone();
+            let notified = delivery.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if feed.lock().expect("lock").delivered >= seq {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
         }
     }
 
