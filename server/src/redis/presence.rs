@@ -7,7 +7,8 @@
 //! subscription), value `<expires at, ms>|<username>`. Each instance
 //! refreshes its own fields every [`HEARTBEAT`]; a field not refreshed
 //! within [`TTL`] (its instance died) is swept by the others' heartbeats,
-//! with a leave when it was that user's last. Join and leave are decided
+//! with a leave when it was that user's last; the hash itself expires
+//! when no instance refreshes it. Join and leave are decided
 //! and announced on the topic's channel (`p j|l <except> <user id>
 //! <username>`) by one script each, so two instances cannot both announce
 //! one user's join. The operations of one instance run in order on one
@@ -42,13 +43,15 @@ local function others(all, own, user, now)
 end
 ";
 
-/// KEYS: hash. ARGV: now, field, value, user id, channel, message.
+/// KEYS: hash. ARGV: now, field, value, user id, channel, message, the
+/// hash's lifetime (ms; refreshed by every join and heartbeat).
 static JOIN: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
         r"{OTHERS}
 local all = redis.call('HGETALL', KEYS[1])
 local present = others(all, ARGV[2], ARGV[4], tonumber(ARGV[1]))
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 if not present then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 return 0
 "
@@ -69,8 +72,9 @@ return 0
     ))
 });
 
-/// KEYS: hash. ARGV: now, channel, instance, new expiry. Refreshes this
-/// instance's fields, drops expired ones and announces the leaves.
+/// KEYS: hash. ARGV: now, channel, instance, new expiry, the hash's
+/// lifetime (ms). Refreshes this instance's fields, drops expired ones and
+/// announces the leaves.
 static SWEEP: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -100,6 +104,7 @@ for user, name in pairs(gone) do
     redis.call('PUBLISH', ARGV[2], 'p l - ' .. user .. ' ' .. name)
   end
 end
+if #all > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return 0
 ",
     )
@@ -143,6 +148,12 @@ impl std::fmt::Debug for Op {
 
 fn now_ms() -> i64 {
     crate::now_ms()
+}
+
+/// How long a presence hash lives without a join or heartbeat: twice
+/// [`TTL`] (a topic nobody holds any more leaves no garbage).
+fn lifetime_ms() -> u64 {
+    2 * TTL.as_millis() as u64
 }
 
 impl Presence {
@@ -236,6 +247,7 @@ impl Presence {
                     "p j {}:{except} {} {}",
                     self.instance, user.user_id, user.username
                 ))
+                .arg(lifetime_ms())
                 .invoke_async::<i64>(&mut conn)
                 .await
                 .map(|_| ())
@@ -277,6 +289,7 @@ impl Presence {
                 .arg(self.redis.topic_key(&topic, "live"))
                 .arg(&self.instance)
                 .arg(expiry)
+                .arg(lifetime_ms())
                 .invoke_async(&mut self.redis.conn())
                 .await;
             if let Err(err) = swept {
