@@ -1,4 +1,8 @@
 //! User accounts: argon2-hashed passwords and login throttling.
+//!
+//! With Redis ([`crate::redis::accounts`]) accounts are shared by every
+//! instance; login throttling stays per instance (each counts the
+//! failures it saw).
 
 use crate::redis::StoreError;
 use crate::redis::accounts::{AccountRecord, Created, RedisAccounts};
