@@ -338,3 +338,58 @@ async fn one_username_created_at_once_on_two_instances_is_one_account() {
         assert_eq!(alice.unwrap().id, tether_server::accounts::ALICE_ID);
     }
 }
+
+/// Redis restarted without its data (what `appendonly yes` prevents): the
+/// records are gone for every instance alike, and each loss is told
+/// clearly: a lost session is `revoked` (the client signs in again), a
+/// lost room is not found, a lost account is unknown on both instances;
+/// the demo users come back by themselves.
+#[tokio::test]
+async fn after_redis_lost_its_data_every_loss_is_told_clearly_and_alike() {
+    let mut redis = TestRedis::start();
+    let (a, b) = (instance(&redis.config).await, instance(&redis.config).await);
+    let (name, password) = new_user(&a).await;
+    let (_ws, login) = a.authed(&name, &password).await;
+    let alice = a.login("alice", "wonderland").await;
+    let room = create_room(&a, &alice, &[]).await;
+    redis.server.restart_empty();
+    // The instances reconnect by themselves (bounded wait); the demo
+    // users sign in again on both.
+    let mut relogin = None;
+    for server in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        relogin = Some(loop {
+            let response = server.try_login("alice", "wonderland").await;
+            if response.status() == 200 {
+                break crate::common::login_from(response).await;
+            }
+            assert_eq!(response.status(), 503);
+            assert!(tokio::time::Instant::now() < deadline, "never reconnected");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        });
+    }
+    let relogin = relogin.expect("logged in");
+    for server in [&a, &b] {
+        assert_eq!(server.try_login(&name, &password).await.status(), 401);
+        let mut ws = server.connect(None).await;
+        send(&mut ws, auth(&login.token, None)).await;
+        expect_auth_error(&mut ws, AuthErrorCode::Revoked).await;
+        let rooms = server
+            .http
+            .get(server.url("/api/rooms"))
+            .bearer_auth(&relogin.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rooms.status(), 200);
+        assert_eq!(rooms.json::<Value>().await.unwrap(), json!([]));
+        let removed = server
+            .http
+            .delete(server.url(&format!("/api/rooms/{room}/members/bob")))
+            .bearer_auth(&relogin.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 404);
+    }
+}
