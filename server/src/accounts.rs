@@ -166,9 +166,8 @@ pub enum LoginOutcome {
 }
 
 /// The account store: records in memory (the default) or on Redis
-/// ([`crate::redis::accounts`], cached here: accounts never change, and
-/// those cached are written back if Redis loses them), login throttling in
-/// this process (per instance, also with Redis).
+/// ([`crate::redis::accounts`], cached here: accounts never change), login
+/// throttling in this process (per instance, also with Redis).
 #[derive(Debug)]
 pub struct Accounts {
     hasher: Argon2<'static>,
@@ -367,29 +366,13 @@ impl Accounts {
     ///
     /// On Redis the name is always looked up there (one round trip; the
     /// account itself comes from the cache once read), so that every
-    /// instance agrees on which names exist. A name Redis lost (restarted
-    /// empty) that this instance had read is written back.
+    /// instance agrees on which names exist.
     pub async fn by_name(&self, username: &str) -> Result<Option<Arc<User>>, StoreError> {
         let Some(store) = &self.redis else {
             return Ok(self.local.by_name(username));
         };
         if let Some(id) = store.id_of(username).await? {
             return self.by_id(id).await;
-        }
-        // Not on Redis but read before: Redis lost it (accounts are never
-        // deleted). Written back as it was, for every instance.
-        if let Some(user) = self.local.by_name(username) {
-            let restored = store
-                .create(user.id, &user.username, user.password_hash.as_deref())
-                .await?;
-            if restored == Created::Ok {
-                tracing::warn!(user_id = %user.id, "an account Redis lost was written back");
-                return Ok(Some(user));
-            }
-            return match store.id_of(username).await? {
-                Some(id) => self.by_id(id).await,
-                None => Ok(None),
-            };
         }
         match DEMO_USERS
             .into_iter()

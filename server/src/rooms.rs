@@ -207,14 +207,6 @@ impl Rooms {
         }
     }
 
-    /// Forgets, in what this instance remembers of room `id`, that
-    /// `member` belongs to it (a removal made through another instance).
-    pub fn forget_member(&self, id: &str, member: Uuid) {
-        if let Some(redis) = &self.redis {
-            redis.forget_member(id, member);
-        }
-    }
-
     /// `caller` removes `member`: the owner removing another member, or a
     /// member leaving. (Ending their subscriptions is the caller's:
     /// [`crate::redis::control::ControlEvent::MemberRemoved`].)

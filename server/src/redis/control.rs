@@ -74,7 +74,6 @@ pub async fn apply(state: &AppState, event: ControlEvent) -> usize {
             user_id,
             left,
         } => {
-            state.rooms.forget_member(&room_id, user_id);
             let topic = format!("{}:{room_id}", crate::rooms::ROOM_TOPIC_KIND);
             let message = if left {
                 "you left the room"

@@ -10,21 +10,12 @@
 //! - `{u:<id>}:rooms-owned`: how many rooms the user owns (the cap).
 //!
 //! Each change to a room is one Lua script on the room's slot.
-//!
-//! Each instance also remembers the rooms it has seen (created, read,
-//! changed; a member removed anywhere is forgotten by
-//! [`RedisRooms::forget_member`]), at most [`MAX_KNOWN`]: when Redis lost
-//! its data (restarted empty), the first instance that looks for a room it
-//! knows writes it back as it last saw it, so that the rooms' topics go on
-//! (a member added through another instance since may be missing from it).
-//! Rooms are never deleted, so a room missing from Redis that an instance
-//! knows was lost, not deleted.
 
 use super::{Redis, StoreError};
 use crate::rooms::{MAX_MEMBERS, MAX_ROOMS_PER_OWNER, ROOM_TOPIC_KIND, Room, RoomError};
 use redis::Script;
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 use uuid::Uuid;
 
 /// KEYS: room hash, members. ARGV: name, then the members, owner first.
@@ -86,65 +77,16 @@ fn room_error(code: i64) -> Result<Result<(), RoomError>, StoreError> {
     }))
 }
 
-/// Rooms an instance remembers for writing back (beyond it, it forgets
-/// them all and starts again).
-pub const MAX_KNOWN: usize = 10_000;
-
 /// The Redis room records.
 #[derive(Debug)]
 pub struct RedisRooms {
     redis: Redis,
-    known: Mutex<HashMap<String, Room>>,
 }
 
 impl RedisRooms {
     /// Records on `redis`.
     pub fn new(redis: Redis) -> Self {
-        Self {
-            redis,
-            known: Mutex::default(),
-        }
-    }
-
-    fn remember(&self, room: &Room) {
-        let mut known = self.known.lock().expect("lock");
-        if known.len() >= MAX_KNOWN && !known.contains_key(&room.id) {
-            known.clear();
-        }
-        known.insert(room.id.clone(), room.clone());
-    }
-
-    fn known(&self, id: &str) -> Option<Room> {
-        self.known.lock().expect("lock").get(id).cloned()
-    }
-
-    /// Forgets that `member` belongs to room `id` (removed through any
-    /// instance), so that a write-back does not bring them back.
-    pub fn forget_member(&self, id: &str, member: Uuid) {
-        if let Some(room) = self.known.lock().expect("lock").get_mut(id) {
-            room.members.retain(|m| *m != member);
-        }
-    }
-
-    /// Writes back a room this instance knows that Redis lost (unless
-    /// another instance did first); returns it as known here.
-    async fn restore(&self, id: &str) -> Result<Option<Room>, StoreError> {
-        let Some(room) = self.known(id) else {
-            return Ok(None);
-        };
-        self.index(&room.members, &room.id, true).await?;
-        let mut invocation = CREATE.key(self.key(&room.id, "room"));
-        invocation
-            .key(self.key(&room.id, "members"))
-            .arg(&room.name);
-        for member in &room.members {
-            invocation.arg(member.to_string());
-        }
-        let written: i64 = invocation.invoke_async(&mut self.redis.conn()).await?;
-        if written == 1 {
-            tracing::warn!(room = %room.id, "a room Redis lost was written back");
-        }
-        Ok(Some(room))
+        Self { redis }
     }
 
     fn key(&self, id: &str, suffix: &str) -> String {
@@ -190,7 +132,6 @@ impl RedisRooms {
         }
         let created: i64 = invocation.invoke_async(&mut conn).await?;
         if created == 1 {
-            self.remember(room);
             Ok(Ok(()))
         } else {
             Err(StoreError::Corrupt("a new room id exists already".into()))
@@ -199,10 +140,7 @@ impl RedisRooms {
 
     /// The room `id`.
     pub async fn get(&self, id: &str) -> Result<Option<Room>, StoreError> {
-        match self.get_many(&[id.to_owned()]).await?.pop().flatten() {
-            Some(room) => Ok(Some(room)),
-            None => self.restore(id).await,
-        }
+        Ok(self.get_many(&[id.to_owned()]).await?.pop().flatten())
     }
 
     async fn get_many(&self, ids: &[String]) -> Result<Vec<Option<Room>>, StoreError> {
@@ -230,8 +168,7 @@ impl RedisRooms {
             }
             pairs
         };
-        let rooms: Vec<Option<Room>> = ids
-            .iter()
+        ids.iter()
             .zip(answers)
             .map(|(id, (mut hash, members))| {
                 let (Some(name), Some(owner)) = (hash.remove("name"), hash.remove("owner")) else {
@@ -247,11 +184,7 @@ impl RedisRooms {
                     members: members.iter().map(|m| parse(m)).collect::<Result<_, _>>()?,
                 }))
             })
-            .collect::<Result<_, StoreError>>()?;
-        for room in rooms.iter().flatten() {
-            self.remember(room);
-        }
-        Ok(rooms)
+            .collect()
     }
 
     /// Whether `user` is a member of room `id`; `None` if there is none
@@ -265,46 +198,22 @@ impl RedisRooms {
             .arg(user.to_string())
             .query_async(&mut self.redis.conn())
             .await?;
-        if !exists {
-            return Ok(self.restore(id).await?.map(|room| room.has_member(user)));
-        }
-        if self.known(id).is_none() {
-            // Read once in full, to be able to write it back.
-            self.get(id).await?;
-        }
-        Ok(Some(score.is_some()))
+        Ok(exists.then_some(score.is_some()))
     }
 
     /// The rooms `user` belongs to (unsorted).
     pub async fn of_member(&self, user: Uuid) -> Result<Vec<Room>, StoreError> {
-        let mut ids: Vec<String> = redis::cmd("SMEMBERS")
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
             .arg(self.redis.user_key(user, "rooms"))
             .query_async(&mut self.redis.conn())
             .await?;
-        // And the rooms known here to have the user (their index may be
-        // what Redis lost).
-        let known: Vec<String> = self
-            .known
-            .lock()
-            .expect("lock")
-            .values()
+        Ok(self
+            .get_many(&ids)
+            .await?
+            .into_iter()
+            .flatten()
             .filter(|room| room.has_member(user))
-            .map(|room| room.id.clone())
-            .collect();
-        for id in known {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
-        let mut rooms = Vec::with_capacity(ids.len());
-        for (id, room) in ids.iter().zip(self.get_many(&ids).await?) {
-            let room = match room {
-                Some(room) => Some(room),
-                None => self.restore(id).await?,
-            };
-            rooms.extend(room.filter(|room| room.has_member(user)));
-        }
-        Ok(rooms)
+            .collect())
     }
 
     /// `caller` adds `member` to room `id`.
@@ -323,12 +232,6 @@ impl RedisRooms {
             .arg(MAX_MEMBERS)
             .invoke_async(&mut self.redis.conn())
             .await?;
-        if code == 0
-            && let Some(room) = self.known.lock().expect("lock").get_mut(id)
-            && !room.has_member(member)
-        {
-            room.members.push(member);
-        }
         room_error(code)
     }
 
@@ -347,7 +250,6 @@ impl RedisRooms {
             .invoke_async(&mut self.redis.conn())
             .await?;
         if code == 0 {
-            self.forget_member(id, member);
             self.index(&[member], id, false).await?;
         }
         room_error(code)
