@@ -1,4 +1,8 @@
 //! User accounts: argon2-hashed passwords and login throttling.
+//!
+//! With Redis ([`crate::redis::accounts`]) accounts are shared by every
+//! instance; login throttling stays per instance (each counts the
+//! failures it saw).
 
 use crate::redis::StoreError;
 use crate::redis::accounts::{AccountRecord, Created, RedisAccounts};
@@ -259,20 +263,32 @@ impl Accounts {
     /// instance does this at start; they get the same ids).
     pub async fn redis(fast_hashing: bool, redis: crate::redis::Redis) -> Result<Self, StoreError> {
         let accounts = Self::empty(fast_hashing, Some(RedisAccounts::new(redis)));
-        let store = accounts.redis.as_ref().expect("redis");
-        for (id, name, password) in DEMO_USERS {
-            if store.get(id).await?.is_some() {
-                continue;
-            }
-            let hash = accounts.hash_blocking(password.to_owned()).await;
-            if store.create(id, name, Some(&hash)).await? == Created::Taken {
-                tracing::warn!(
-                    username = name,
-                    "a demo user's name belongs to another account"
-                );
-            }
+        for demo in DEMO_USERS {
+            accounts.ensure_demo_user(demo).await?;
         }
         Ok(accounts)
+    }
+
+    /// Creates a demo user on Redis unless it exists (at start, and when
+    /// its name is not found: Redis lost its data).
+    async fn ensure_demo_user(
+        &self,
+        (id, name, password): (Uuid, &str, &str),
+    ) -> Result<(), StoreError> {
+        let Some(store) = &self.redis else {
+            return Ok(());
+        };
+        if store.id_of(name).await? == Some(id) && store.get(id).await?.is_some() {
+            return Ok(());
+        }
+        let hash = self.hash_blocking(password.to_owned()).await;
+        if store.create(id, name, Some(&hash)).await? == Created::Taken {
+            tracing::warn!(
+                username = name,
+                "a demo user's name belongs to another account"
+            );
+        }
+        Ok(())
     }
 
     fn empty(fast_hashing: bool, redis: Option<RedisAccounts>) -> Self {
@@ -347,15 +363,28 @@ impl Accounts {
     }
 
     /// The account with this name.
+    ///
+    /// On Redis the name is always looked up there (one round trip; the
+    /// account itself comes from the cache once read), so that every
+    /// instance agrees on which names exist.
     pub async fn by_name(&self, username: &str) -> Result<Option<Arc<User>>, StoreError> {
-        if let Some(user) = self.local.by_name(username) {
-            return Ok(Some(user));
-        }
         let Some(store) = &self.redis else {
-            return Ok(None);
+            return Ok(self.local.by_name(username));
         };
-        match store.id_of(username).await? {
-            Some(id) => self.by_id(id).await,
+        if let Some(id) = store.id_of(username).await? {
+            return self.by_id(id).await;
+        }
+        match DEMO_USERS
+            .into_iter()
+            .find(|(_, name, _)| *name == username)
+        {
+            Some(demo) => {
+                self.ensure_demo_user(demo).await?;
+                match store.id_of(username).await? {
+                    Some(id) => self.by_id(id).await,
+                    None => Ok(None),
+                }
+            }
             None => Ok(None),
         }
     }

@@ -1,5 +1,10 @@
 //! Sessions: access tokens, rotating refresh tokens, revocation (logout) and
 //! the admin "expire every token" switch.
+//!
+//! The refresh cookie is `<user id>.<session id>.<secret>` (the user id
+//! names the Redis slot of the session). With Redis
+//! ([`crate::redis::sessions`]) every instance sees every session; the
+//! instances must share `--jwt-secret` to accept each other's tokens.
 
 use crate::redis::StoreError;
 use crate::redis::sessions::{RedisSessions, Rotation};

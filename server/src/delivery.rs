@@ -12,6 +12,11 @@
 //!   the oldest ones age out;
 //! - of the applied messages themselves (what `/api/admin/received` shows)
 //!   only the newest [`KEPT_BYTES`] (id + body) are kept.
+//!
+//! On Redis ([`crate::redis::dedup`]) the ids are shared by every instance
+//! and survive a restart; each is remembered for exactly the 24 h window
+//! (`SET NX EX`), and the bound counts the ids of a 24 h window that
+//! starts with its first id (a fixed window, where memory's slides).
 
 use crate::redis::StoreError;
 use serde_json::value::RawValue;

@@ -5,7 +5,8 @@
 //! `GET /api/rooms`, `POST /api/rooms`, `PUT` and `DELETE
 //! /api/rooms/{id}/members/{username}`. Removing a member ends each of
 //! their subscriptions to the room's topic at once (`unsubscribed
-//! removed`).
+//! removed`), on every instance ([`crate::redis::control`]). With Redis
+//! ([`crate::redis::rooms`]) rooms and members are shared by every instance.
 
 use crate::AppState;
 use crate::error::{ApiFailure, parse_json};
