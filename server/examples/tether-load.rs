@@ -44,8 +44,10 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     users: usize,
     /// Pid of the server, to read its VmRSS from /proc/<pid>/status.
+    /// Repeatable: with several instances (behind a proxy) the RSS is their
+    /// sum.
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Seconds between pings on each socket.
     #[arg(long, default_value_t = 5.0)]
     ping_interval: f64,
@@ -64,10 +66,17 @@ struct Args {
     topic: bool,
 }
 
-fn rss_kib(pid: Option<u32>) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+fn rss_kib(pids: &[u32]) -> Option<u64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter()
+        .map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
 }
 
 fn fd_limit() -> Option<u64> {
@@ -120,7 +129,7 @@ async fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("http client: {e}"))?;
     let ws_base = format!("{}/api/ws/notification", args.url.replacen("http", "ws", 1));
-    let rss_before = rss_kib(args.server_pid);
+    let rss_before = rss_kib(&args.server_pid);
 
     // Users and one token each.
     let run_id = uuid::Uuid::new_v4().simple().to_string();
@@ -227,7 +236,7 @@ async fn run(args: Args) -> Result<(), String> {
     );
 
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
-    let rss_after = rss_kib(args.server_pid);
+    let rss_after = rss_kib(&args.server_pid);
     match (rss_before, rss_after) {
         (Some(before), Some(after)) => println!(
             "server RSS: {:.1} MiB before, {:.1} MiB with {ok} sockets, {:.1} KiB per socket",

@@ -38,6 +38,7 @@ pub mod logging;
 pub mod notifications;
 pub mod origin;
 pub mod passkeys;
+pub mod redis;
 pub mod registry;
 pub mod rooms;
 pub mod socket;
@@ -99,6 +100,9 @@ pub struct Config {
     /// How long a passkey ceremony (its challenge) stays valid. Defaults to
     /// 5 minutes.
     pub passkey_ceremony_ttl: Duration,
+    /// The shared store of several instances (`--redis-url`); `None`: this
+    /// process's memory (the default).
+    pub redis: Option<redis::RedisConfig>,
 }
 
 impl Config {
@@ -121,6 +125,7 @@ impl Config {
             rp_id: "localhost".to_owned(),
             rp_origins: vec![url::Url::parse("http://localhost:8080").expect("valid url")],
             passkey_ceremony_ttl: Duration::from_secs(300),
+            redis: None,
         }
     }
 
@@ -158,6 +163,8 @@ pub struct Shared {
     pub faults: faults::Faults,
     /// Passkeys and passkey ceremonies.
     pub passkeys: passkeys::Passkeys,
+    /// The shared store, when `config.redis` is set.
+    pub redis: Option<redis::Redis>,
     next_socket_id: std::sync::atomic::AtomicU64,
 }
 
@@ -174,12 +181,38 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// State for `config`, with the demo users `alice` and `bob`.
+    /// State in this process's memory for `config`, with the demo users
+    /// `alice` and `bob`.
     ///
     /// # Panics
     /// If `config.rp_id` / `config.rp_origins` are not a valid relying
-    /// party (check first with [`passkeys::Passkeys::new`]).
+    /// party (check first with [`passkeys::Passkeys::new`]), or if
+    /// `config.redis` is set (use [`AppState::connect`]).
     pub fn new(config: Config) -> Self {
+        assert!(
+            config.redis.is_none(),
+            "AppState::new is memory-only: use AppState::connect with a Redis config"
+        );
+        Self::build(config, None)
+    }
+
+    /// State for `config`: on the shared Redis store when `config.redis` is
+    /// set (connecting first), else as [`AppState::new`].
+    ///
+    /// # Errors
+    /// [`redis::StoreError::Unavailable`] when Redis cannot be reached.
+    ///
+    /// # Panics
+    /// As [`AppState::new`], for an invalid relying party.
+    pub async fn connect(config: Config) -> Result<Self, redis::StoreError> {
+        let redis = match &config.redis {
+            Some(settings) => Some(redis::Redis::connect(settings).await?),
+            None => None,
+        };
+        Ok(Self::build(config, redis))
+    }
+
+    fn build(config: Config, redis: Option<redis::Redis>) -> Self {
         let passkeys = passkeys::Passkeys::new(&config).expect("a valid relying party");
         let key = match &config.jwt_secret {
             Some(secret) => tokens::TokenKey::new(secret.clone()),
@@ -195,6 +228,7 @@ impl AppState {
             topics: topics::Topics::default(),
             faults: faults::Faults::default(),
             passkeys,
+            redis,
             next_socket_id: std::sync::atomic::AtomicU64::new(1),
             config,
         }))

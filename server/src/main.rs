@@ -55,6 +55,20 @@ struct Args {
     /// proxy http://localhost:8080.
     #[arg(long = "rp-origin", value_name = "ORIGIN")]
     rp_origins: Vec<url::Url>,
+    /// Share state with other instances on this Redis
+    /// (`redis://[:password@]host:port[/db]`); without it everything lives
+    /// in this process's memory. See README "Scaling out".
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TETHER_REDIS_URL",
+        hide_env_values = true
+    )]
+    redis_url: Option<String>,
+    /// Prefix of every Redis key and channel: instances that share state
+    /// use the same one.
+    #[arg(long, value_name = "PREFIX", default_value = tether_server::redis::RedisConfig::DEFAULT_PREFIX)]
+    redis_prefix: String,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -93,13 +107,27 @@ async fn main() -> std::io::Result<()> {
         jwt_secret: args.jwt_secret.map(String::into_bytes),
         secure_cookie: args.secure_cookie,
         static_dir: args.static_dir,
+        redis: args.redis_url.map(|url| tether_server::redis::RedisConfig {
+            url,
+            prefix: args.redis_prefix,
+        }),
         ..Config::production()
     };
     if let Err(err) = tether_server::passkeys::Passkeys::new(&config) {
         eprintln!("error: {err}");
         std::process::exit(2);
     }
-    let state = AppState::new(config);
+    let store = config.redis.as_ref().map(|r| r.redacted());
+    let state = match AppState::connect(config).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(store) = &store {
+        tracing::info!(%store, "sharing state on Redis");
+    }
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on http://{addr}")?;
