@@ -19,7 +19,6 @@ mod cluster;
 #[allow(dead_code)]
 #[path = "support/proxy.rs"]
 mod proxy;
-#[allow(dead_code)]
 #[path = "support/redis.rs"]
 mod redis;
 

@@ -41,6 +41,7 @@ impl Instance {
             .args(["--redis-prefix", prefix])
             .env("TETHER_JWT_SECRET", secret)
             .env("RUST_LOG", "info,tether_server=debug")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
