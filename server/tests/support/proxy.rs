@@ -109,8 +109,14 @@ async fn accept_loop(listener: TcpListener, routes: Arc<Routes>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((client, _)) = accepted else { continue };
-                connections.spawn(pipe(client, routes.clone()));
+                match accepted {
+                    Ok((client, _)) => {
+                        connections.spawn(pipe(client, routes.clone()));
+                    }
+                    // Out of file descriptors, say: back off a little
+                    // rather than spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
             }
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
