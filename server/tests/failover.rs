@@ -112,6 +112,7 @@ async fn a_client_streams_through_an_instance_kill_with_every_message_once_in_or
         .await
         .expect("the reader finishes")
         .expect("the reader does not panic");
+    assert_eq!(follower.ended, None, "the session never ended");
     let (notes_then, messages_then) = killed_at.expect("A was killed");
     assert!(
         (notes_then as u64) < STREAM && (messages_then as u64) < STREAM,
@@ -344,16 +345,19 @@ fn assert_store_unavailable(what: &str, (status, body): (u16, Value)) {
     );
 }
 
-/// Redis is restarted empty (its data lost) while a client is connected
-/// to each instance. While it is down, every publish is refused with a
-/// clear error: HTTP 503 `store_unavailable` (admin notify, `POST
-/// /api/notifications`, the topic publish route), `nack rate_limited` on
-/// the socket (publish, send). Once it is back the instances reconnect by
-/// themselves; the clients are told the topic's history was lost (`unsubscribed
-/// reset` or `recovered: false`), and every notification and message
-/// accepted (200/201/ack) reaches both clients, with a `seq` above what
-/// they had (a contract client drops a lower one as a duplicate), while
-/// nothing refused ever shows up.
+/// Redis is restarted empty (every record lost: accounts, sessions, rooms,
+/// histories) while a client is connected to each instance.
+///
+/// While it is down, every publish is refused with a clear error: HTTP 503
+/// `store_unavailable` (admin notify, `POST /api/notifications`, the topic
+/// publish route), `nack rate_limited` on the socket (publish and send).
+/// Once it is back, the instances reconnect by themselves (nothing is
+/// restarted): the connected clients are told their topic's history was
+/// lost (`unsubscribed reset` with a new epoch, or `recovered: false`),
+/// nothing refused ever reaches them (they have exactly what was accepted
+/// before), and a new user works end to end on both instances: every
+/// notification and message accepted (200, 201, ack) arrives once, in
+/// order, the ack's offset true.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliveries() {
     let mut cluster = Cluster::start("redis-restart").await;
@@ -372,27 +376,7 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
         [Some(0), Some(1)],
         "one on A, one on B"
     );
-    let publish_path = format!("/api/admin/topics/{topic}/publish");
-    for i in 1..=3 {
-        let (status, body) = cluster
-            .post(
-                &cluster.a,
-                "/api/admin/notify",
-                json!({"username": user, "title": format!("before {i}")}),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let (status, body) = cluster
-            .post(
-                &cluster.b,
-                &publish_path,
-                json!({"event": "tick", "data": {"before": i}}),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
+    publish_both(&cluster, &user, &topic, "before").await;
     for client in &mut clients {
         client
             .until("the first three of each", Instant::now() + WAIT, |f| {
@@ -403,6 +387,7 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
     let old_epoch = clients[0].position.clone().expect("a position").0;
 
     cluster.redis.stop();
+    let publish_path = format!("/api/admin/topics/{topic}/publish");
     assert_store_unavailable(
         "admin notify on A",
         cluster
@@ -450,11 +435,11 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
         .await
         .unwrap();
         let deadline = Instant::now() + WAIT;
-        on_a.until("the publish's nack", deadline, |f| {
+        on_a.until("the publish's answer", deadline, |f| {
             f.answer("nack", &publish_id).is_some() || f.answer("ack", &publish_id).is_some()
         })
         .await;
-        on_b.until("the send's nack", deadline, |f| {
+        on_b.until("the send's answer", deadline, |f| {
             f.answer("nack", &send_id).is_some() || f.answer("ack", &send_id).is_some()
         })
         .await;
@@ -473,170 +458,143 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
     }
 
     cluster.redis.restart_empty();
-    // The instances reconnect by themselves: publishing works again within
-    // the bound. Every refused attempt is remembered: none may arrive.
-    let mut refused_titles = vec!["refused notify".to_owned(), "refused http".to_owned()];
-    let mut accepted_titles = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    for k in 1.. {
-        let title = format!("after {k}");
-        let (status, body) = cluster
-            .post(
-                &cluster.a,
-                "/api/admin/notify",
-                json!({"username": user, "title": title}),
-                None,
-            )
-            .await;
-        match status {
-            200 => {
-                accepted_titles.push(title);
-                break;
-            }
-            503 => refused_titles.push(title),
-            _ => panic!("notify after the restart: {status} {body}"),
-        }
-        assert!(Instant::now() < deadline, "A never recovered: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut accepted_data = Vec::new();
-    let deadline = Instant::now() + WAIT;
-    for k in 1.. {
-        let data = json!({"after": k});
-        let (status, body) = cluster
-            .post(
-                &cluster.b,
-                &publish_path,
-                json!({"event": "tick", "data": data}),
-                None,
-            )
-            .await;
-        match status {
-            200 => {
-                accepted_data.push(data);
-                break;
-            }
-            503 => {}
-            _ => panic!("publish after the restart: {status} {body}"),
-        }
-        assert!(Instant::now() < deadline, "B never recovered: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Both instances take both kinds now, at once.
-    for (n, on) in [&cluster.a, &cluster.b].into_iter().enumerate() {
-        let title = format!("steady {n}");
-        let (status, body) = cluster
-            .post(
-                on,
-                "/api/admin/notify",
-                json!({"username": user, "title": title}),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "notify on {} after recovery: {body}", on.name);
-        accepted_titles.push(title);
-        let data = json!({"steady": n});
-        let (status, body) = cluster
-            .post(
-                on,
-                &publish_path,
-                json!({"event": "tick", "data": data}),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "publish on {} after recovery: {body}", on.name);
-        accepted_data.push(data);
-    }
-
+    // The connected clients are told the topic's history is gone.
     for client in &mut clients {
-        let (titles, datas) = (accepted_titles.clone(), accepted_data.clone());
         client
             .until(
-                "every accepted notification and message after the restart",
-                Instant::now() + Duration::from_secs(15),
-                move |f| {
-                    titles
+                "the news that the topic was lost",
+                Instant::now() + WAIT,
+                |f| {
+                    f.unsubscribed
                         .iter()
-                        .all(|t| f.notifications.iter().any(|(_, n)| n == t))
-                        && datas
-                            .iter()
-                            .all(|d| f.messages.iter().any(|m| &m.data == d))
+                        .any(|u| u["code"] == "reset" && u["epoch"] != old_epoch.as_str())
+                        || f.subscribed.iter().any(|s| s["recovered"] == false)
                 },
             )
             .await;
-        for title in &accepted_titles {
-            let seqs: Vec<u64> = client
-                .notifications
-                .iter()
-                .filter(|(_, t)| t == title)
-                .map(|(s, _)| *s)
-                .collect();
-            assert_eq!(seqs.len(), 1, "{title:?} once: {:?}", client.notifications);
-            assert!(
-                seqs[0] > 3,
-                "{title:?} has seq {} although the client had seen seq 3: a contract \
-                 client drops it as a duplicate (all: {:?})",
-                seqs[0],
-                client.notifications
-            );
-        }
-        for data in &accepted_data {
-            let copies: Vec<_> = client.messages.iter().filter(|m| &m.data == data).collect();
-            assert_eq!(copies.len(), 1, "{data} once: {:?}", client.messages);
-            assert_ne!(copies[0].epoch, old_epoch, "after the loss, a new epoch");
-        }
-        for title in &refused_titles {
-            assert!(
-                !client.notifications.iter().any(|(_, t)| t == title),
-                "refused {title:?} was delivered: {:?}",
-                client.notifications
-            );
-        }
-        assert!(
-            !client
-                .messages
-                .iter()
-                .any(|m| m.data.get("refused").is_some()),
-            "a refused publish was delivered: {:?}",
-            client.messages
-        );
-        let told = client.unsubscribed.iter().any(|u| u["code"] == "reset")
-            || client.subscribed.iter().any(|s| s["recovered"] == false);
-        assert!(
-            told,
-            "the client was told the topic's history was lost: subscribed {:?}, \
-             unsubscribed {:?}",
-            client.subscribed, client.unsubscribed
-        );
+        // Their resubscribe is answered (the room went with the rest:
+        // `subscribe_error`, final), not left hanging.
+        client
+            .until(
+                "the answer to the resubscribe",
+                Instant::now() + WAIT,
+                |f| {
+                    f.subscribed.len() > 1
+                        || f.others.iter().any(|o| o["type"] == "subscribe_error")
+                },
+            )
+            .await;
+        let refused = client
+            .others
+            .iter()
+            .find(|o| o["type"] == "subscribe_error")
+            .map(|o| &o["payload"])
+            .expect("a subscribe_error: the room is gone");
+        assert_eq!(refused["code"], "not_found", "{refused}");
+        assert_eq!(refused["retry"], false, "{refused}");
     }
-
-    // A socket publish is acked again, and the ack is true: it arrives.
+    // The instances reconnect by themselves: a new user can be made on A
+    // within the bound (503 until then, nothing else).
+    let deadline = Instant::now() + WAIT;
+    let fresh = loop {
+        let name = format!("u-{}", cluster::random_hex());
+        let (status, body) = cluster
+            .post(
+                &cluster.a,
+                "/api/admin/users",
+                json!({"username": name, "password": "pw"}),
+                None,
+            )
+            .await;
+        match status {
+            201 => break name,
+            503 => assert!(Instant::now() < deadline, "A never recovered: {body}"),
+            _ => panic!("create user after the restart: {status} {body}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let fresh_token = cluster.login(&cluster.b, &fresh).await;
+    let (_, fresh_topic) = cluster.room(&cluster.a, &fresh_token, &[]).await;
+    let mut follower = Follower::new(cluster.ws_url(), fresh_token, Some(fresh_topic.clone()));
+    follower.connect(Instant::now() + WAIT).await;
+    publish_both(&cluster, &fresh, &fresh_topic, "after").await;
     let id = uuid::Uuid::new_v4().to_string();
-    let [on_a, on_b] = &mut clients;
-    on_a.send(&json!({"type": "publish", "payload": {
-        "id": id, "topic": topic, "event": "tick", "data": {"socket": "after"}}}))
+    follower
+        .send(&json!({"type": "publish", "payload": {
+            "id": id, "topic": fresh_topic, "event": "tick", "data": {"socket": "after"}}}))
         .await
         .unwrap();
-    on_a.until("the publish's ack", Instant::now() + WAIT, |f| {
-        f.answer("ack", &id).is_some() || f.answer("nack", &id).is_some()
-    })
-    .await;
-    let ack = on_a.answer("ack", &id).cloned().unwrap_or_else(|| {
-        panic!("nack after recovery: {:?}", on_a.answer("nack", &id));
-    });
-    for client in [on_a, on_b] {
-        client
-            .until("the acked socket publish", Instant::now() + WAIT, |f| {
-                f.messages
-                    .iter()
-                    .any(|m| m.data == json!({"socket": "after"}))
-            })
-            .await;
-        let message = client
-            .messages
+    follower
+        .until(
+            "everything published after the restart",
+            Instant::now() + WAIT,
+            |f| {
+                f.notifications.len() == 3
+                    && f.messages.len() == 4
+                    && f.answer("ack", &id).is_some()
+            },
+        )
+        .await;
+    assert_eq!(follower.ended, None);
+    let titles: Vec<(u64, String)> = (1..=3).map(|i| (i, format!("after {i}"))).collect();
+    assert_eq!(follower.notifications, titles);
+    let offsets: Vec<u64> = follower.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, [1, 2, 3, 4]);
+    assert_eq!(follower.messages[3].data, json!({"socket": "after"}));
+    assert_eq!(
+        follower.answer("ack", &id).unwrap()["offset"],
+        4,
+        "the ack's offset"
+    );
+
+    // Nothing refused reached the clients of before: they have exactly
+    // what was accepted before the loss.
+    for client in &clients {
+        let titles: Vec<(u64, String)> = (1..=3).map(|i| (i, format!("before {i}"))).collect();
+        assert_eq!(client.notifications, titles, "no refused notification");
+        let data: Vec<&Value> = client.messages.iter().map(|m| &m.data).collect();
+        assert_eq!(
+            data,
+            [
+                json!({"before": 1}),
+                json!({"before": 2}),
+                json!({"before": 3})
+            ]
             .iter()
-            .find(|m| m.data == json!({"socket": "after"}))
-            .unwrap();
-        assert_eq!(json!(message.offset), ack["offset"], "the ack's offset");
+            .collect::<Vec<_>>(),
+            "no refused message"
+        );
+        assert!(client.messages.iter().all(|m| m.epoch == old_epoch));
+    }
+}
+
+/// Three notifications to `user` and three messages to `topic`, titled
+/// and numbered `<label> 1..3`, alternately through A and B; each must
+/// be accepted.
+async fn publish_both(cluster: &Cluster, user: &str, topic: &str, label: &str) {
+    for i in 1..=3u64 {
+        let (on, other) = if i % 2 == 1 {
+            (&cluster.a, &cluster.b)
+        } else {
+            (&cluster.b, &cluster.a)
+        };
+        let (status, body) = cluster
+            .post(
+                on,
+                "/api/admin/notify",
+                json!({"username": user, "title": format!("{label} {i}")}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "notify on {}: {body}", on.name);
+        let (status, body) = cluster
+            .post(
+                other,
+                &format!("/api/admin/topics/{topic}/publish"),
+                json!({"event": "tick", "data": {label: i}}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "publish on {}: {body}", other.name);
     }
 }

@@ -171,6 +171,9 @@ pub struct Follower {
     pub others: Vec<Value>,
     /// Sockets opened and authenticated so far.
     pub connections: usize,
+    /// The `auth_error` (or final close code) that ended the session for
+    /// good: the client stops, as a browser goes to its sign-in page.
+    pub ended: Option<Value>,
     /// Shared counters of what arrived.
     pub progress: Arc<Progress>,
 }
@@ -191,6 +194,7 @@ impl Follower {
             unsubscribed: Vec::new(),
             others: Vec::new(),
             connections: 0,
+            ended: None,
             progress: Arc::default(),
         }
     }
@@ -198,12 +202,13 @@ impl Follower {
     /// Connects, authenticates with `last_seq` and subscribes with
     /// `since`, retrying (with a short backoff, as a client does) until it
     /// has `subscribed` (or `auth_success` without a topic), at most until
-    /// `deadline`.
+    /// `deadline`. Returns early when the session ended for good.
     pub async fn connect(&mut self, deadline: Instant) {
         let mut backoff = Duration::from_millis(20);
         loop {
             match self.try_connect(deadline).await {
                 Ok(()) => return,
+                Err(_) if self.ended.is_some() => return,
                 Err(e) => {
                     self.ws = None;
                     assert!(
@@ -223,7 +228,8 @@ impl Follower {
         match read(&mut ws, deadline).await {
             Some(Read::Frame(frame)) if frame["type"] == "auth_success" => {}
             Some(Read::Frame(frame)) if frame["type"] == "auth_error" => {
-                panic!("authentication refused for good: {frame}")
+                self.ended = Some(frame);
+                return Err("authentication refused for good".into());
             }
             other => return Err(format!("no auth_success: {other:?}")),
         }
@@ -233,7 +239,15 @@ impl Follower {
             self.send(&subscribe_frame(&topic, self.position.as_ref()))
                 .await?;
             let before = self.subscribed.len();
+            let others_before = self.others.len();
             while self.subscribed.len() == before {
+                let refused = self.others[others_before..]
+                    .iter()
+                    .any(|f| f["type"] == "subscribe_error");
+                if refused {
+                    // Recorded in `others`; the socket itself is up.
+                    return Ok(());
+                }
                 if !self.step(deadline).await? {
                     return Err("the socket ended before `subscribed`".into());
                 }
@@ -260,10 +274,10 @@ impl Follower {
         let frame = match read(ws, deadline).await {
             None => return Err("deadline passed".into()),
             Some(Read::Closed(code)) => {
-                if matches!(code, Some(4001 | 4003 | 1008)) {
-                    panic!("the server ended the session for good ({code:?})");
-                }
                 self.ws = None;
+                if matches!(code, Some(4001 | 4003 | 1008)) && self.ended.is_none() {
+                    self.ended = Some(json!({"close": code}));
+                }
                 return Ok(false);
             }
             Some(Read::Frame(frame)) => frame,
@@ -309,16 +323,17 @@ impl Follower {
                         .await?;
                 }
             }
-            Some("auth_error") => panic!("the session ended: {frame}"),
+            Some("auth_error") => self.ended = Some(frame),
             _ => self.others.push(frame),
         }
         Ok(true)
     }
 
     /// Handles frames, reconnecting whenever the socket ends, until `done`
-    /// holds; panics with `what` and what it has when `deadline` passes.
+    /// holds or the session ended for good ([`ended`](Self::ended));
+    /// panics with `what` and what it has when `deadline` passes.
     pub async fn until(&mut self, what: &str, deadline: Instant, done: impl Fn(&Self) -> bool) {
-        while !done(self) {
+        while !done(self) && self.ended.is_none() {
             if self.ws.is_none() {
                 self.connect(deadline).await;
                 continue;
@@ -341,7 +356,8 @@ impl Follower {
         }
     }
 
-    /// Whether a frame of `kind` with `payload.id == id` arrived.
+    /// The payload of the frame of `kind` with `payload.id == id`, if one
+    /// arrived.
     pub fn answer(&self, kind: &str, id: &str) -> Option<&Value> {
         self.others
             .iter()
