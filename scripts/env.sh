@@ -42,3 +42,35 @@ stop_server() {
   fi
   SERVER_PID=
 }
+
+# start_redis <dir>: a redis-server of our own on a free port of 127.0.0.1,
+# no persistence, data dir <dir> (made empty); sets REDIS_PID, REDIS_PORT
+# and REDIS_URL. The caller must arrange stop_redis on exit (trap).
+start_redis() {
+  local dir=$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  # Bind port 0 and close it: `redis-server --port 0` turns TCP off
+  # instead of picking a free port.
+  REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$dir" >"$dir/redis.log" 2>&1 &
+  REDIS_PID=$!
+  REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+  for _ in $(seq 1 100); do
+    [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+    kill -0 "$REDIS_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  say "redis-server did not answer on port $REDIS_PORT; its log:"
+  cat "$dir/redis.log" >&2
+  return 1
+}
+
+stop_redis() {
+  if [ -n "${REDIS_PID:-}" ] && kill -0 "$REDIS_PID" 2>/dev/null; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    wait "$REDIS_PID" 2>/dev/null || true
+  fi
+  REDIS_PID=
+}

@@ -1,5 +1,6 @@
-//! Helpers: an in-process server on 127.0.0.1:0, HTTP calls, socket frames
-//! awaited with a bounded timeout.
+//! Helpers: an in-process server on 127.0.0.1:0 (on memory, or on the Redis
+//! of `TETHER_TEST_REDIS_URL`), HTTP calls, socket frames awaited with a
+//! bounded timeout.
 
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -24,10 +25,21 @@ pub struct Server {
     pub state: AppState,
 }
 
-/// Starts a server with `config` (fast hashing forced on).
+/// Starts a server with `config` (fast hashing forced on). With
+/// `TETHER_TEST_REDIS_URL` set, on that Redis under a prefix of its own:
+/// the whole suite then runs against the Redis store (scripts/test runs it
+/// both ways).
 pub async fn start(mut config: Config) -> Server {
     config.fast_password_hashing = true;
-    let state = AppState::new(config);
+    if let Ok(url) = std::env::var("TETHER_TEST_REDIS_URL") {
+        config.redis = Some(tether_server::redis::RedisConfig {
+            url,
+            prefix: format!("contract-{}:", uuid::Uuid::new_v4().simple()),
+        });
+    }
+    let state = AppState::connect(config)
+        .await
+        .expect("the test's redis-server is up");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = state.clone();
