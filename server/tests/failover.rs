@@ -458,7 +458,10 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
     }
 
     cluster.redis.restart_empty();
-    // The connected clients are told the topic's history is gone.
+    // The connected clients are told the topic's history is gone, and
+    // their resubscribe (from the new epoch) is answered, not left
+    // hanging: `subscribed` if the room survived (an instance may write
+    // back what it knew), else a final `subscribe_error not_found`.
     for client in &mut clients {
         client
             .until(
@@ -472,8 +475,6 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
                 },
             )
             .await;
-        // Their resubscribe is answered (the room went with the rest:
-        // `subscribe_error`, final), not left hanging.
         client
             .until(
                 "the answer to the resubscribe",
@@ -484,14 +485,19 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
                 },
             )
             .await;
-        let refused = client
-            .others
-            .iter()
-            .find(|o| o["type"] == "subscribe_error")
-            .map(|o| &o["payload"])
-            .expect("a subscribe_error: the room is gone");
-        assert_eq!(refused["code"], "not_found", "{refused}");
-        assert_eq!(refused["retry"], false, "{refused}");
+        match client.subscribed.get(1) {
+            Some(again) => assert_ne!(again["epoch"], old_epoch.as_str(), "{again}"),
+            None => {
+                let refused = client
+                    .others
+                    .iter()
+                    .find(|o| o["type"] == "subscribe_error")
+                    .map(|o| &o["payload"])
+                    .expect("a subscribe_error");
+                assert_eq!(refused["code"], "not_found", "{refused}");
+                assert_eq!(refused["retry"], false, "{refused}");
+            }
+        }
     }
     // The instances reconnect by themselves: a new user can be made on A
     // within the bound (503 until then, nothing else).
@@ -513,6 +519,78 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+
+    // Publishing to the user and the topic of before: refused as unknown
+    // (404: Redis lost them) or accepted, and then it must reach both
+    // clients.
+    let (status, body) = cluster
+        .post(
+            &cluster.a,
+            "/api/admin/notify",
+            json!({"username": user, "title": "after loss"}),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(status, 200 | 404),
+        "notify after the loss: {status} {body}"
+    );
+    let note_taken = status == 200;
+    let (status, body) = cluster
+        .post(
+            &cluster.b,
+            &publish_path,
+            json!({"event": "tick", "data": {"after": "loss"}}),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(status, 200 | 404),
+        "publish after the loss: {status} {body}"
+    );
+    let message_taken = status == 200;
+    for client in &mut clients {
+        let resubscribed = client.subscribed.len() > 1;
+        client
+            .until(
+                "what was accepted after the loss",
+                Instant::now() + WAIT,
+                |f| {
+                    (!note_taken || f.notifications.len() == 4)
+                        && (!message_taken || !resubscribed || f.messages.len() == 4)
+                },
+            )
+            .await;
+        // Nothing refused reached them: exactly what was accepted.
+        let mut titles: Vec<String> = (1..=3).map(|i| format!("before {i}")).collect();
+        if note_taken {
+            titles.push("after loss".into());
+        }
+        let got: Vec<&str> = client
+            .notifications
+            .iter()
+            .map(|(_, t)| t.as_str())
+            .collect();
+        assert_eq!(got, titles, "no refused notification, every accepted one");
+        // (Their `seq`: see the next test.)
+        let mut data = vec![
+            json!({"before": 1}),
+            json!({"before": 2}),
+            json!({"before": 3}),
+        ];
+        if message_taken && resubscribed {
+            data.push(json!({"after": "loss"}));
+        }
+        let got: Vec<Value> = client.messages.iter().map(|m| m.data.clone()).collect();
+        assert_eq!(got, data, "no refused message, every accepted one");
+        assert!(client.messages[..3].iter().all(|m| m.epoch == old_epoch));
+        if let Some(after) = client.messages.get(3) {
+            assert_ne!(after.epoch, old_epoch, "a new epoch after the loss");
+            assert_eq!(after.offset, 1, "offsets start again in the new epoch");
+        }
+    }
+
+    // And a new user works end to end on both instances.
     let fresh_token = cluster.login(&cluster.b, &fresh).await;
     let (_, fresh_topic) = cluster.room(&cluster.a, &fresh_token, &[]).await;
     let mut follower = Follower::new(cluster.ws_url(), fresh_token, Some(fresh_topic.clone()));
@@ -546,26 +624,73 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
         4,
         "the ack's offset"
     );
+}
 
-    // Nothing refused reached the clients of before: they have exactly
-    // what was accepted before the loss.
-    for client in &clients {
-        let titles: Vec<(u64, String)> = (1..=3).map(|i| (i, format!("before {i}"))).collect();
-        assert_eq!(client.notifications, titles, "no refused notification");
-        let data: Vec<&Value> = client.messages.iter().map(|m| &m.data).collect();
-        assert_eq!(
-            data,
-            [
-                json!({"before": 1}),
-                json!({"before": 2}),
-                json!({"before": 3})
-            ]
-            .iter()
-            .collect::<Vec<_>>(),
-            "no refused message"
-        );
-        assert!(client.messages.iter().all(|m| m.epoch == old_epoch));
+/// Redis loses its data (restarted empty) under a connected client that
+/// has seen seq 1 to 3. Notifications accepted after that (the account
+/// written back by an instance that knew it) must have a seq above 3: a
+/// contract client drops a seq at or below its `last_seq` as a duplicate
+/// (core's machine does), so a feed that starts again from 1 loses the
+/// next three notifications for that user without a word, and a reconnect
+/// with `last_seq = 3` would not replay them either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_after_redis_lost_its_data_keep_a_seq_above_what_clients_have() {
+    let mut cluster = Cluster::start("seq-after-loss").await;
+    let user = cluster.new_user(&cluster.b).await;
+    let token = cluster.login(&cluster.b, &user).await;
+    let mut client = Follower::new(cluster.ws_url(), token, None);
+    client.connect(Instant::now() + WAIT).await;
+    for i in 1..=3 {
+        let (status, body) = cluster
+            .post(
+                &cluster.b,
+                "/api/admin/notify",
+                json!({"username": user, "title": format!("before {i}")}),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
+    client
+        .until("three notifications", Instant::now() + WAIT, |f| {
+            f.notifications.len() == 3
+        })
+        .await;
+    assert_eq!(client.last_seq, Some(3));
+
+    cluster.redis.restart_empty();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = cluster
+            .post(
+                &cluster.a,
+                "/api/admin/notify",
+                json!({"username": user, "title": "after"}),
+                None,
+            )
+            .await;
+        match status {
+            200 => break,
+            503 => assert!(Instant::now() < deadline, "A never recovered: {body}"),
+            _ => panic!("notify after the loss: {status} {body}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .until(
+            "the notification after the loss",
+            Instant::now() + WAIT,
+            |f| f.notifications.len() == 4,
+        )
+        .await;
+    let (seq, title) = &client.notifications[3];
+    assert_eq!(title, "after");
+    assert!(
+        *seq > 3,
+        "seq {seq} after the loss, although the client has seen 3: a contract client \
+         drops it as a duplicate ({:?})",
+        client.notifications
+    );
 }
 
 /// Three notifications to `user` and three messages to `topic`, titled
