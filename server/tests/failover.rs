@@ -627,8 +627,9 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
 }
 
 /// Redis loses its data (restarted empty) under a connected client that
-/// has seen seq 1 to 3. Notifications accepted after that (the account
-/// written back by an instance that knew it) must have a seq above 3: a
+/// has seen seq 1 to 3, of an account that outlives the loss: the demo
+/// user `alice`, whom the instances create again (same id) when Redis
+/// lost her. Notifications accepted after that must have a seq above 3: a
 /// contract client drops a seq at or below its `last_seq` as a duplicate
 /// (core's machine does), so a feed that starts again from 1 loses the
 /// next three notifications for that user without a word, and a reconnect
@@ -636,8 +637,8 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_after_redis_lost_its_data_keep_a_seq_above_what_clients_have() {
     let mut cluster = Cluster::start("seq-after-loss").await;
-    let user = cluster.new_user(&cluster.b).await;
-    let token = cluster.login(&cluster.b, &user).await;
+    let user = "alice";
+    let token = cluster.login_with(&cluster.b, user, "wonderland").await;
     let mut client = Follower::new(cluster.ws_url(), token, None);
     client.connect(Instant::now() + WAIT).await;
     for i in 1..=3 {

@@ -230,13 +230,19 @@ impl Cluster {
         name
     }
 
-    /// Logs `username` in on `on`; returns the access token.
+    /// Logs `username` (made by [`new_user`](Self::new_user)) in on `on`;
+    /// returns the access token.
     pub async fn login(&self, on: &Instance, username: &str) -> String {
+        self.login_with(on, username, "pw").await
+    }
+
+    /// Logs `username` in with `password` on `on`; returns the access token.
+    pub async fn login_with(&self, on: &Instance, username: &str, password: &str) -> String {
         let (status, body) = self
             .post(
                 on,
                 "/api/auth/login",
-                json!({"username": username, "password": "pw"}),
+                json!({"username": username, "password": password}),
                 None,
             )
             .await;
