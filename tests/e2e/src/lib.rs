@@ -165,15 +165,26 @@ impl Drop for TempDir {
     }
 }
 
-/// The reference server, serving the SPA and `/api` on one origin.
+/// The reference server, serving the SPA and `/api` on one origin (or,
+/// with [`Cluster`], the proxy in front of several).
 #[derive(Debug)]
 pub struct Server {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    _process: Process,
+    /// The server's process; `None` for a front whose processes something
+    /// else owns ([`Cluster`]).
+    _process: Option<Process>,
 }
 
 impl Server {
+    /// What the browser talks to at `url` (a proxy), without a process.
+    fn front(url: String) -> Self {
+        Self {
+            url,
+            _process: None,
+        }
+    }
+
     /// Starts `tether-server --addr 127.0.0.1:0 --dev --static-dir <dist>`
     /// and waits for its `listening on` line.
     pub fn start(log_name: &str) -> Result<Self> {
@@ -231,8 +242,13 @@ impl Server {
             .map_err(|_| "the server did not print `listening on` within 30 s")?;
         Ok(Self {
             url: url.trim_end_matches('/').to_owned(),
-            _process: process,
+            _process: Some(process),
         })
+    }
+
+    /// `GET <path>`: the status and the body.
+    pub async fn get(&self, path: &str) -> Result<(u16, String)> {
+        self.request("GET", path, None, None).await
     }
 
     /// `POST <path>` with a JSON body (and an optional bearer token); the
@@ -243,16 +259,32 @@ impl Server {
         body: &Value,
         bearer: Option<&str>,
     ) -> Result<(u16, String)> {
+        self.request("POST", path, Some(body), bearer).await
+    }
+
+    /// One HTTP/1.1 request on a fresh connection.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        bearer: Option<&str>,
+    ) -> Result<(u16, String)> {
         let authority = self
             .url
             .strip_prefix("http://")
             .ok_or("the server URL is not http://")?;
-        let body = body.to_string();
+        let body = body.map(Value::to_string).unwrap_or_default();
         let auth = bearer
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
+        let content_type = if method == "POST" {
+            "Content-Type: application/json\r\n"
+        } else {
+            ""
+        };
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{content_type}\
              Sec-Fetch-Site: same-origin\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
@@ -265,13 +297,13 @@ impl Server {
         };
         let response = tokio::time::timeout(Duration::from_secs(15), exchange)
             .await
-            .map_err(|_| format!("POST {path}: no answer within 15 s"))??;
+            .map_err(|_| format!("{method} {path}: no answer within 15 s"))??;
         let response = String::from_utf8_lossy(&response);
         let status = response
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("POST {path}: bad response {response:?}"))?;
+            .ok_or_else(|| format!("{method} {path}: bad response {response:?}"))?;
         let body = response
             .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_owned())
@@ -499,6 +531,38 @@ impl Session {
                 tokio::time::timeout(Duration::from_secs(10), session.client.clone().close()).await;
         }
         drop((first, second));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("[{}] {name}: {e}", browser.name()),
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => panic!("[{}] {name}: {join}", browser.name()),
+        }
+    }
+
+    /// Runs `test` in a browser session on a [`Cluster`]: the SPA and
+    /// `/api` through the proxy in front of two instances on one Redis.
+    /// Stops everything afterwards, as [`run`](Self::run).
+    pub async fn run_cluster<F, Fut>(name: &str, test: F)
+    where
+        F: FnOnce(Arc<Session>, Arc<Cluster>) -> Fut,
+        Fut: std::future::Future<Output = Result> + Send + 'static,
+    {
+        let browser = Browser::from_env();
+        let log_name = format!("{name}.{}", browser.name());
+        let start = async {
+            let cluster = Cluster::start(&log_name).await?;
+            let session = Self::on(Arc::new(cluster.front()), browser, &log_name).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((session, cluster))
+        };
+        let (session, cluster) = match start.await {
+            Ok(started) => started,
+            Err(e) => panic!("[{}] {name}: setup failed: {e}", browser.name()),
+        };
+        let (session, cluster) = (Arc::new(session), Arc::new(cluster));
+        let outcome = tokio::spawn(test(session.clone(), cluster.clone())).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), session.client.clone().close()).await;
+        drop(session);
+        drop(cluster);
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => panic!("[{}] {name}: {e}", browser.name()),
@@ -775,4 +839,7 @@ pub fn text_of(id: &str) -> String {
     format!("document.querySelector('[data-testid=\"{id}\"]')?.textContent")
 }
 
+pub mod cluster;
 pub mod passkeys;
+
+pub use cluster::Cluster;
