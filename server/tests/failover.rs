@@ -614,7 +614,13 @@ async fn redis_restarted_empty_refuses_clearly_then_recovers_without_false_deliv
         )
         .await;
     assert_eq!(follower.ended, None);
-    let titles: Vec<(u64, String)> = (1..=3).map(|i| (i, format!("after {i}"))).collect();
+    // A feed made after the loss starts above every seq issued before it
+    // (the store's feed floor), then counts by one.
+    let first = follower.notifications[0].0;
+    assert!(first > 1_000_000, "seq {first} is above the floor");
+    let titles: Vec<(u64, String)> = (0..3)
+        .map(|i| (first + i, format!("after {}", i + 1)))
+        .collect();
     assert_eq!(follower.notifications, titles);
     let offsets: Vec<u64> = follower.messages.iter().map(|m| m.offset).collect();
     assert_eq!(offsets, [1, 2, 3, 4]);

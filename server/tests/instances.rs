@@ -299,14 +299,20 @@ async fn redis_restarted_empty_resets_topics_and_publishing_resumes() {
         }
         other => panic!("expected subscribe_error not_found, got {other:?}"),
     }
-    // Publishing works again: the feed starts again from 1 (a new epoch)
-    // and the socket follows it.
+    // Publishing works again: the feed starts above every seq issued
+    // before the loss (the store's feed floor) and the socket follows it.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while b.state.feeds.publish(user, "t", "b").await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "publishing resumes");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(collect(&mut ws, 1, 0).await, (vec![1], vec![]));
+    let seq = loop {
+        match b.state.feeds.publish(user, "t", "b").await {
+            Ok(n) => break n.seq,
+            Err(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "publishing resumes");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert!(seq > 1_000_000, "seq {seq} is above the floor");
+    assert_eq!(collect(&mut ws, 1, 0).await, (vec![seq], vec![]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,8 +387,9 @@ async fn with_redis_down_publishing_fails_clearly_and_nothing_is_taken() {
     }
     assert_eq!(a.state.topics.head(&topic).await.unwrap().offset, 0);
     let user = a.state.registry.list()[0].user_id;
-    assert_eq!(a.state.feeds.publish(user, "t", "b").await.unwrap().seq, 1);
-    assert_eq!(collect(&mut ws, 1, 0).await, (vec![1], vec![]));
+    let seq = a.state.feeds.publish(user, "t", "b").await.unwrap().seq;
+    assert!(seq > 1_000_000, "seq {seq} is above the floor");
+    assert_eq!(collect(&mut ws, 1, 0).await, (vec![seq], vec![]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,16 @@ pub struct Redis {
     client: redis::Client,
     conn: ConnectionManager,
     config: RedisConfig,
+    mark: std::sync::Arc<std::sync::Mutex<Option<StoreMark>>>,
+}
+
+/// The store as this instance last saw it: `<prefix>{g}:store`, a hash
+/// written once per store (`id`, `floor`), so that an instance can tell
+/// a store that lost its data from the one it knew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StoreMark {
+    id: String,
+    floor: u64,
 }
 
 impl std::fmt::Debug for Redis {
@@ -119,11 +129,83 @@ impl Redis {
             .await
             .map_err(|err| StoreError::Unavailable(format!("{} ({err})", config.redacted())))?;
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok(Self {
+        let redis = Self {
             client,
             conn,
             config: config.clone(),
-        })
+            mark: std::sync::Arc::default(),
+        };
+        redis.feed_floor().await?;
+        Ok(redis)
+    }
+
+    /// Where a user's notification feed starts when the store has none:
+    /// 0 in a store this instance found at its start (a new deployment:
+    /// seqs from 1), and the time in milliseconds since the Unix epoch in a
+    /// store that replaced one this instance knew (Redis lost its data while
+    /// it ran). The wire has no epoch for notifications, and a client drops
+    /// a seq at or below the last one it has: a feed that started again from
+    /// 1 would be dropped silently, one that starts above every seq issued
+    /// before is delivered. (More than one notification per millisecond
+    /// since 1970 would be needed to reach it.)
+    ///
+    /// Called when a feed's meta hash is missing, before it is made (and at
+    /// connect), so the loss is always noticed before a feed is re-created.
+    pub async fn feed_floor(&self) -> Result<u64, StoreError> {
+        let key = self.global_key("store");
+        let mut conn = self.conn();
+        let known = self.mark.lock().expect("lock").clone();
+        let (id, floor): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("id")
+            .arg("floor")
+            .query_async(&mut conn)
+            .await?;
+        let mark = match (id, floor) {
+            (Some(id), Some(floor)) => StoreMark { id, floor },
+            _ => {
+                let floor = if known.is_some() {
+                    u64::try_from(crate::now_ms()).unwrap_or(0)
+                } else {
+                    0
+                };
+                let id = crate::random_bytes::<8>()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>();
+                // HSETNX: the first instance to notice writes the mark,
+                // every other one reads it.
+                let (id, floor): (String, u64) = redis::pipe()
+                    .atomic()
+                    .cmd("HSETNX")
+                    .arg(&key)
+                    .arg("id")
+                    .arg(&id)
+                    .ignore()
+                    .cmd("HSETNX")
+                    .arg(&key)
+                    .arg("floor")
+                    .arg(floor)
+                    .ignore()
+                    .cmd("HMGET")
+                    .arg(&key)
+                    .arg("id")
+                    .arg("floor")
+                    .query_async::<((String, u64),)>(&mut conn)
+                    .await?
+                    .0;
+                if known.is_some() {
+                    tracing::warn!(
+                        floor,
+                        "the shared store lost its data: notification feeds start again above every earlier seq"
+                    );
+                }
+                StoreMark { id, floor }
+            }
+        };
+        let floor = mark.floor;
+        *self.mark.lock().expect("lock") = Some(mark);
+        Ok(floor)
     }
 
     /// The multiplexed command connection.

@@ -31,6 +31,29 @@ pub struct LogKeys {
     pub channel: String,
     /// Entries kept (at least 1).
     pub retention: usize,
+    /// Where a log made anew starts.
+    pub start: Start,
+}
+
+/// Where a log that the store does not have starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At offset 0 in a new epoch (a topic: the epoch tells clients).
+    Zero,
+    /// At [`Redis::feed_floor`] (a notification feed: the wire has no
+    /// epoch for it, so seqs must stay above those issued before a loss).
+    FeedFloor,
+}
+
+impl Start {
+    /// The scripts' floor argument of a first try: `0` for a topic, `-`
+    /// (answer "missing" instead of making it) for a feed.
+    fn first_try(self) -> &'static str {
+        match self {
+            Self::Zero => "0",
+            Self::FeedFloor => "-",
+        }
+    }
 }
 
 impl Redis {
@@ -41,6 +64,7 @@ impl Redis {
             log: self.user_key(user, "log"),
             channel: self.user_key(user, "live"),
             retention: retention.max(1),
+            start: Start::FeedFloor,
         }
     }
 
@@ -51,6 +75,7 @@ impl Redis {
             log: self.topic_key(topic, "log"),
             channel: self.topic_key(topic, "live"),
             retention: retention.max(1),
+            start: Start::Zero,
         }
     }
 }
@@ -181,22 +206,26 @@ pub fn new_epoch() -> String {
         .collect()
 }
 
-/// Creates the meta hash (a new epoch, top 0, no stream) when missing;
-/// leaves `epoch` in a local.
+/// Creates the meta hash (a new epoch, top `floor`, no stream) when
+/// missing, unless `floor` is `-`: then the script answers `{'', '0'}`
+/// (the caller learns the feed floor first, see [`Redis::feed_floor`], and
+/// calls again); leaves `epoch` in a local. Expects a local `floor`.
 const ENSURE_META: &str = r"
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
+  if floor == '-' then return {'', '0'} end
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'top', 0)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'top', floor)
 end
 ";
 
-/// KEYS: meta, log. ARGV: fresh epoch, prefix, suffix, retention, channel.
-/// Returns `{epoch, offset}`.
+/// KEYS: meta, log. ARGV: fresh epoch, prefix, suffix, retention, channel,
+/// floor. Returns `{epoch, offset}`.
 static APPEND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
-        r"{ENSURE_META}
+        r"local floor = ARGV[6]
+{ENSURE_META}
 local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'top', 1))
 local frame = ARGV[2] .. offset .. ARGV[3]
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], offset .. '-1', 'f', frame)
@@ -207,12 +236,13 @@ return {{epoch, offset}}
 });
 
 /// KEYS: meta, log. ARGV: fresh epoch, mode (`after`: entries from offset
-/// ARGV[3]; `last`: the newest ARGV[3] entries; `head`: none).
+/// ARGV[3]; `last`: the newest ARGV[3] entries; `head`: none), floor.
 /// Returns `{epoch, top, id, frame, id, frame, ...}`, oldest first for
 /// `after`, newest first for `last`.
 static READ: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(&format!(
-        r"{ENSURE_META}
+        r"local floor = ARGV[4]
+{ENSURE_META}
 local out = {{epoch, redis.call('HGET', KEYS[1], 'top')}}
 local entries = {{}}
 if ARGV[2] == 'after' then
@@ -258,29 +288,45 @@ impl Redis {
         encode: &mut (dyn FnMut(u64) -> Utf8Bytes + Send),
     ) -> Result<(String, u64, Utf8Bytes), StoreError> {
         let (prefix, suffix) = template(encode)?;
-        let (epoch, offset): (String, u64) = APPEND
-            .key(&log.meta)
-            .key(&log.log)
-            .arg(new_epoch())
-            .arg(&prefix)
-            .arg(&suffix)
-            .arg(log.retention)
-            .arg(&log.channel)
-            .invoke_async(&mut self.conn())
-            .await?;
+        let mut floor = log.start.first_try().to_owned();
+        let (epoch, offset) = loop {
+            let (epoch, offset): (String, u64) = APPEND
+                .key(&log.meta)
+                .key(&log.log)
+                .arg(new_epoch())
+                .arg(&prefix)
+                .arg(&suffix)
+                .arg(log.retention)
+                .arg(&log.channel)
+                .arg(&floor)
+                .invoke_async(&mut self.conn())
+                .await?;
+            if !epoch.is_empty() {
+                break (epoch, offset);
+            }
+            floor = self.feed_floor().await?.to_string();
+        };
         let frame = Utf8Bytes::from(format!("{prefix}{offset}{suffix}"));
         Ok((epoch, offset, frame))
     }
 
     async fn read(&self, log: &LogKeys, mode: &str, n: u64) -> Result<Read, StoreError> {
-        let reply: Vec<String> = READ
-            .key(&log.meta)
-            .key(&log.log)
-            .arg(new_epoch())
-            .arg(mode)
-            .arg(n)
-            .invoke_async(&mut self.conn())
-            .await?;
+        let mut floor = log.start.first_try().to_owned();
+        let reply = loop {
+            let reply: Vec<String> = READ
+                .key(&log.meta)
+                .key(&log.log)
+                .arg(new_epoch())
+                .arg(mode)
+                .arg(n)
+                .arg(&floor)
+                .invoke_async(&mut self.conn())
+                .await?;
+            if reply.first().is_none_or(|epoch| !epoch.is_empty()) {
+                break reply;
+            }
+            floor = self.feed_floor().await?.to_string();
+        };
         let mut reply = reply.into_iter();
         let (Some(epoch), Some(top)) = (reply.next(), reply.next()) else {
             return Err(StoreError::Corrupt("a short log read".into()));
