@@ -1,20 +1,17 @@
 //! Two instances (two `AppState`s, each serving HTTP and sockets) on one
 //! Redis with the same prefix: what one of them records, the other sees.
 //!
-//! The control channel's subscriber task is helper A1's; until it lands
-//! each instance here runs [`control_subscriber`], a minimal one that
-//! hands every event to `control::apply` as A1's task does.
+//! Control events reach the other instance through its subscriber task
+//! (`redis::pubsub`), which hands them to `control::apply`.
 
 use crate::TestRedis;
 use crate::common::{Login, Server, WAIT, auth, expect_auth_error, expect_close, recv, send};
-use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tether_protocol::{
     AuthErrorCode, ClientMessage, NackCode, Outgoing, RawJson, ServerMessage, Subscribe,
     UnsubscribedCode,
 };
 use tether_server::redis::RedisConfig;
-use tether_server::redis::control::{self, ControlEvent};
 use tether_server::{AppState, Config};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -28,7 +25,12 @@ async fn instance(redis: &RedisConfig) -> Server {
     config.jwt_secret = Some(SECRET.to_vec());
     config.redis = Some(redis.clone());
     let state = AppState::connect(config).await.expect("redis answers");
-    control_subscriber(&state, redis).await;
+    // Its subscriber task (control events included) is connected.
+    let mut connections = state.pubsub.as_ref().unwrap().watch_connections();
+    tokio::time::timeout(WAIT, connections.wait_for(|n| *n >= 1))
+        .await
+        .expect("the subscriber connects")
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let served = state.clone();
@@ -50,26 +52,6 @@ async fn instance(redis: &RedisConfig) -> Server {
             .unwrap(),
         state,
     }
-}
-
-/// Subscribes to the control channel (returns once subscribed) and
-/// applies every event to `state`.
-async fn control_subscriber(state: &AppState, redis: &RedisConfig) {
-    let client = redis::Client::open(redis.url.as_str()).unwrap();
-    let mut pubsub = client.get_async_pubsub().await.unwrap();
-    pubsub
-        .subscribe(format!("{}{}", redis.prefix, control::CHANNEL))
-        .await
-        .unwrap();
-    let state = state.clone();
-    tokio::spawn(async move {
-        let mut messages = pubsub.into_on_message();
-        while let Some(message) = messages.next().await {
-            let payload: String = message.get_payload().unwrap();
-            let event: ControlEvent = serde_json::from_str(&payload).unwrap();
-            control::apply(&state, event).await;
-        }
-    });
 }
 
 /// Creates a user on `server` (admin route); returns name and password.
