@@ -110,11 +110,21 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Part of the error of a driver that exited before it listened.
+const PORT_TAKEN: &str = "was its port taken";
+
+/// `target/e2e-logs/<name>.log`.
+fn log_path(name: &str) -> PathBuf {
+    root().join("target/e2e-logs").join(format!("{name}.log"))
+}
+
 /// Where servers and drivers write their logs: `target/e2e-logs/`.
 fn log_file(name: &str) -> std::io::Result<File> {
-    let dir = root().join("target/e2e-logs");
-    std::fs::create_dir_all(&dir)?;
-    File::create(dir.join(format!("{name}.log")))
+    let path = log_path(name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    File::create(path)
 }
 
 /// A child process in its own process group, killed with the whole group
@@ -352,9 +362,23 @@ struct Driver {
 }
 
 impl Driver {
+    /// Starts the driver on a free port. A port picked free can be taken
+    /// by another process before the driver binds it (tests run in
+    /// parallel): then the driver exits and is started again on another.
     async fn start(browser: Browser, log_name: &str) -> Result<Self> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(browser, log_name).await {
+                Err(e) if attempt < 3 && e.to_string().contains(PORT_TAKEN) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(browser: Browser, log_name: &str) -> Result<Self> {
         let port = free_port()?;
-        let log = log_file(&format!("{log_name}.{}", browser.name()))?;
+        let log_name = format!("{log_name}.{}", browser.name());
+        let log = log_file(&log_name)?;
         let (binary, profile, caps) = match browser {
             Browser::Chromium => {
                 let driver = env_path("CHROMEDRIVER", || {
@@ -420,15 +444,26 @@ impl Driver {
             // Keep geckodriver's own profile dirs under a directory we remove.
             command.env("TMPDIR", std::env::temp_dir());
         }
-        let process = Process::spawn(
+        let mut process = Process::spawn(
             browser.name(),
             command
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log),
         )?;
+        // Ready when the driver's own log names the port (chromedriver: "...
+        // started successfully on port P", geckodriver: "Listening on
+        // 127.0.0.1:P") and the port answers: a connect alone could reach
+        // another process that took the port first.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let says_port = || {
+            std::fs::read_to_string(log_path(&log_name))
+                .is_ok_and(|text| text.contains(&format!("{port}")))
+        };
+        while !says_port() || TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if process.child.try_wait()?.is_some() {
+                return Err(format!("{} exited: {PORT_TAKEN} {port}?", binary.display()).into());
+            }
             if Instant::now() > deadline {
                 return Err(format!(
                     "{} did not listen on port {port} within 30 s",
