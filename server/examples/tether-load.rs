@@ -336,7 +336,10 @@ impl SocketTask {
             .write_buffer_size(0);
         let connected = {
             let _permit = self.permits.acquire().await.expect("semaphore open");
-            async {
+            // A socket that is not connected, authenticated and (with
+            // --topic) subscribed within 30 s counts as failed, so that one
+            // lost handshake cannot stall the whole run.
+            let setup = async {
                 let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
                     self.url.as_str(),
                     Some(config),
@@ -375,8 +378,10 @@ impl SocketTask {
                     }
                 }
                 Ok(ws)
-            }
-            .await
+            };
+            tokio::time::timeout(Duration::from_secs(30), setup)
+                .await
+                .unwrap_or_else(|_| Err("no auth_success (or subscribed) within 30 s".to_owned()))
         };
         let mut ws = match connected {
             Ok(ws) => {
