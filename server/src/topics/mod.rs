@@ -519,14 +519,21 @@ impl Topics {
     /// older epoch), with a leave when it was the user's last. `false` when
     /// there was none (it ended already).
     pub fn end_if(&self, topic: &str, socket_id: u64, generation: u64) -> bool {
+        self.end(topic, socket_id, Some(generation))
+    }
+
+    /// Ends the socket's subscription (of `generation`, or any), with a
+    /// leave when it was the user's last; `false` when there was none.
+    fn end(&self, topic: &str, socket_id: u64, generation: Option<u64>) -> bool {
         let Some((name, live)) = self.existing(topic) else {
             return false;
         };
         let mut live = live.lock().expect("lock");
-        if live
-            .subscribers
-            .get(&socket_id)
-            .is_none_or(|e| e.generation != generation)
+        if let Some(generation) = generation
+            && live
+                .subscribers
+                .get(&socket_id)
+                .is_none_or(|e| e.generation != generation)
         {
             return false;
         }
@@ -549,19 +556,7 @@ impl Topics {
     /// Ends the socket's subscription (if any), with a leave when it was
     /// the user's last on the topic. Returns whether there was one.
     pub fn unsubscribe(&self, topic: &str, socket_id: u64) -> bool {
-        let Some((name, live)) = self.existing(topic) else {
-            return false;
-        };
-        let mut live = live.lock().expect("lock");
-        let Some((gone, left)) = live.remove(socket_id) else {
-            return false;
-        };
-        self.index(socket_id, &name, false);
-        self.release(topic);
-        if left {
-            self.left(&live, &name, gone.user);
-        }
-        true
+        self.end(topic, socket_id, None)
     }
 
     /// Ends every subscription of a closed socket.
