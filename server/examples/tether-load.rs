@@ -30,13 +30,21 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// (/proc/sys/net/ipv4/ip_local_port_range) bound N to about 28,000 per
 /// server address.
 ///
+/// Several instances: repeat `--url` (one per instance, all on one Redis).
+/// The sockets go to them in turn, `--users` at a time (every user has
+/// sockets on every instance); users, the room and the
+/// publish go to the first, so the fan-out to the others' sockets crosses
+/// Redis. (A proxy in front would need two descriptors per socket, 20,000
+/// for N=10,000, which is the hard limit on some machines.)
+///
 /// Example: `tether-server --dev --addr 127.0.0.1:3001 & tether-load --n 10000
 /// --server-pid $!`
 #[derive(Debug, Parser)]
 struct Args {
-    /// Base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:3001")]
-    url: String,
+    /// Base URL of the server (repeatable: the sockets are split between
+    /// the instances in turn).
+    #[arg(long = "url", default_value = "http://127.0.0.1:3001")]
+    urls: Vec<String>,
     /// Number of sockets.
     #[arg(long, default_value_t = 10_000)]
     n: usize,
@@ -128,7 +136,12 @@ async fn run(args: Args) -> Result<(), String> {
         .default_headers(headers)
         .build()
         .map_err(|e| format!("http client: {e}"))?;
-    let ws_base = format!("{}/api/ws/notification", args.url.replacen("http", "ws", 1));
+    let ws_bases: Vec<String> = args
+        .urls
+        .iter()
+        .map(|url| format!("{}/api/ws/notification", url.replacen("http", "ws", 1)))
+        .collect();
+    let url = args.urls.first().ok_or("no --url")?;
     let rss_before = rss_kib(&args.server_pid);
 
     // Users and one token each.
@@ -140,7 +153,7 @@ async fn run(args: Args) -> Result<(), String> {
         let username = format!("load-{}-{i}", &run_id[..8]);
         let body = serde_json::json!({"username": username, "password": "load"});
         let created = http
-            .post(format!("{}/api/admin/users", args.url))
+            .post(format!("{url}/api/admin/users"))
             .json(&body)
             .send()
             .await
@@ -152,7 +165,7 @@ async fn run(args: Args) -> Result<(), String> {
             ));
         }
         let login: TokenResponse = http
-            .post(format!("{}/api/auth/login", args.url))
+            .post(format!("{url}/api/auth/login"))
             .json(&body)
             .send()
             .await
@@ -166,7 +179,7 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let topic = if args.topic {
         let response = http
-            .post(format!("{}/api/rooms", args.url))
+            .post(format!("{url}/api/rooms"))
             .bearer_auth(tokens[0].expose())
             .json(&serde_json::json!({"name": "load", "members": &usernames[1..]}))
             .send()
@@ -196,7 +209,9 @@ async fn run(args: Args) -> Result<(), String> {
     for i in 0..args.n {
         let token = tokens[i % users].clone();
         let socket = SocketTask {
-            url: ws_base.clone(),
+            // In runs of `users` sockets, so that every user has sockets
+            // on every instance.
+            url: ws_bases[(i / users) % ws_bases.len()].clone(),
             token,
             permits: permits.clone(),
             authed: authed_tx.clone(),
@@ -252,13 +267,13 @@ async fn run(args: Args) -> Result<(), String> {
     let sent = Instant::now();
     let response = match &topic {
         None => {
-            http.post(format!("{}/api/admin/notify", args.url))
+            http.post(format!("{url}/api/admin/notify"))
                 .json(&serde_json::json!({"title": marker, "body": "latency probe"}))
                 .send()
                 .await
         }
         Some(topic) => {
-            http.post(format!("{}/api/admin/topics/{topic}/publish", args.url))
+            http.post(format!("{url}/api/admin/topics/{topic}/publish"))
                 .json(&serde_json::json!({"event": marker, "data": {"probe": true}}))
                 .send()
                 .await
